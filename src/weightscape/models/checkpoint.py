@@ -1,0 +1,214 @@
+"""Checkpoints on disk, read lazily and safely.
+
+A checkpoint is one of:
+
+* a Hugging Face model directory: ``config.json`` plus ``model.safetensors`` (or a sharded
+  ``model.safetensors.index.json``), or a torch ``pytorch_model.bin``;
+* a bare ``.safetensors`` file, with a reference config given separately;
+* a torch state-dict file (``.bin``/``.pt``/``.pth``), with a reference config given separately.
+
+Checkpoints are untrusted input: safetensors are preferred, and torch pickles are only ever read
+with ``weights_only=True`` (which refuses arbitrary objects). Tensors are read on demand from
+memory-mapped files, so a zoo of many models never sits in memory at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from weightscape.errors import WeightscapeError
+
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A named checkpoint on disk with its tags; holds no tensors.
+
+    Attributes:
+        name: Short name used in tables and plots.
+        path: A model directory, a ``.safetensors`` file or a torch state-dict file.
+        config: Directory or ``config.json`` holding the architecture, for bare weight files.
+        tags: Free-form metadata (dataset, seed, method, step, ...).
+    """
+
+    name: str
+    path: Path
+    config: Path | None = None
+    tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_path(
+        cls,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        config: str | Path | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> Checkpoint:
+        """Describe the checkpoint at ``path`` after checking that it exists and is readable."""
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise WeightscapeError(f"Checkpoint '{path}' does not exist. Check the path.")
+        cfg = Path(config).expanduser() if config is not None else None
+        ckpt = cls(name=name or _default_name(p), path=p, config=cfg, tags=dict(tags or {}))
+        ckpt.weight_files()  # validates the layout early, with a clear message
+        return ckpt
+
+    def weight_files(self) -> list[Path]:
+        """The files holding this checkpoint's tensors."""
+        if self.path.is_file():
+            if self.path.suffix == ".safetensors" or self.path.suffix in PICKLE_SUFFIXES:
+                return [self.path]
+            raise WeightscapeError(
+                f"Checkpoint file '{self.path}' has an unsupported suffix '{self.path.suffix}'. "
+                "Use a .safetensors file, a torch state dict (.bin, .pt, .pth) or a model "
+                "directory."
+            )
+        index = self.path / SAFETENSORS_INDEX
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            return [self.path / s for s in shards]
+        for candidate in ("model.safetensors", "pytorch_model.bin"):
+            if (self.path / candidate).is_file():
+                return [self.path / candidate]
+        raise WeightscapeError(
+            f"Checkpoint directory '{self.path}' holds no weights: expected model.safetensors, "
+            f"{SAFETENSORS_INDEX} or pytorch_model.bin."
+        )
+
+    def config_dir(self) -> Path:
+        """Directory holding ``config.json`` for this checkpoint's architecture."""
+        if self.config is not None:
+            cfg = self.config.parent if self.config.is_file() else self.config
+        elif self.path.is_dir():
+            cfg = self.path
+        else:
+            cfg = self.path.parent
+        if not (cfg / "config.json").is_file():
+            raise WeightscapeError(
+                f"No config.json found for checkpoint '{self.name}' (looked in '{cfg}'). "
+                "Give a reference config (--config, or 'config:' in the zoo file) for bare weight "
+                "files."
+            )
+        return cfg
+
+    def content_hash(self) -> str:
+        """SHA-256 over the weight files' bytes: identifies what the checkpoint holds."""
+        return _files_hash(tuple((str(f), *_stamp(f)) for f in self.weight_files()))
+
+
+def _default_name(path: Path) -> str:
+    if path.is_file():
+        stem = path.stem
+        return stem if stem not in ("model", "pytorch_model") else path.parent.name
+    return path.name
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@lru_cache(maxsize=1024)
+def _files_hash(files: tuple[tuple[str, int, int], ...]) -> str:
+    # Cached per (path, size, mtime): a rewritten file gets a new hash, a re-read one costs nothing.
+    digest = hashlib.sha256()
+    for name, _, _ in files:
+        with open(name, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+class TensorReader:
+    """Lazy, read-only access to a checkpoint's tensors by name.
+
+    Safetensors files are memory-mapped and each tensor is materialised only when asked for;
+    torch pickles are loaded with ``weights_only=True`` and ``mmap=True``.
+    """
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        self.checkpoint = checkpoint
+        self._handles: list[Any] = []
+        self._where: dict[str, Any] = {}
+        for file in checkpoint.weight_files():
+            self._open(file)
+
+    def _open(self, file: Path) -> None:
+        if file.suffix == ".safetensors":
+            from safetensors import SafetensorError, safe_open
+
+            try:
+                handle = safe_open(str(file), framework="pt", device="cpu")
+            except (SafetensorError, OSError, ValueError) as err:
+                raise WeightscapeError(
+                    f"Cannot read safetensors file '{file}': {err}. The file is corrupt or not a "
+                    "safetensors file; re-save or re-download the checkpoint."
+                ) from err
+            self._handles.append(handle)
+            for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
+                self._where[key] = handle
+        else:
+            state = load_torch_state_dict(file)
+            for key in state:
+                self._where[key] = state
+            self._handles.append(state)
+
+    def keys(self) -> list[str]:
+        """Names of all tensors in the checkpoint."""
+        return list(self._where)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._where
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        """Shape of one tensor, without reading its data where the format allows."""
+        source = self._where[name]
+        if isinstance(source, dict):
+            return tuple(source[name].shape)
+        return tuple(source.get_slice(name).get_shape())
+
+    def get(self, name: str) -> Any:
+        """The tensor called ``name`` (a torch.Tensor, memory-mapped where possible)."""
+        source = self._where[name]
+        return source[name] if isinstance(source, dict) else source.get_tensor(name)
+
+
+def load_torch_state_dict(file: Path) -> dict[str, Any]:
+    """Read a torch state-dict pickle with ``weights_only=True``; refuse anything else."""
+    import torch
+
+    try:
+        try:
+            state = torch.load(str(file), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as err:
+            if "mmap" not in str(err):
+                raise
+            # Legacy (non-zip) pickles cannot be memory-mapped; read them whole.
+            state = torch.load(str(file), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise WeightscapeError(
+            f"Refused to load '{file}': it is a pickle that holds more than tensors, and "
+            f"weightscape only loads pickles with weights_only=True ({str(err).splitlines()[0]}). "
+            "Convert the checkpoint to safetensors with code you trust."
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise WeightscapeError(
+            f"Cannot read torch checkpoint '{file}': {err}. The file is corrupt or not a torch "
+            "state dict."
+        ) from err
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise WeightscapeError(
+            f"'{file}' does not hold a state dict (a mapping from names to tensors)."
+        )
+    return state

@@ -1,0 +1,188 @@
+"""Zoos: sets of named checkpoints of one architecture, with tags.
+
+A zoo comes from a YAML or JSON manifest, or from a directory glob. Paths in a manifest are
+relative to the manifest's folder. Example::
+
+    base: ../pretrained          # optional: the pretrained model the zoo was finetuned from
+    config: ../pretrained        # optional: reference config for bare weight files
+    models:
+      - name: rt-seed0
+        path: rt-seed0/step-200
+        tags: {dataset: rotten_tomatoes, head_seed: 0, data_seed: 0, method: full, step: 200}
+
+A zoo holds descriptors only; tensors are read on demand.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from weightscape.errors import WeightscapeError
+from weightscape.models.checkpoint import Checkpoint
+
+
+class ModelEntry(BaseModel):
+    """One model in a zoo manifest."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    path: str
+    config: str | None = None
+    tags: dict[str, Any] = Field(default_factory=dict)
+
+
+class ZooManifest(BaseModel):
+    """A zoo manifest file, validated once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    base: str | None = None
+    config: str | None = None
+    tokenizer: str | None = None
+    models: list[ModelEntry]
+
+
+class Zoo:
+    """Named checkpoints of one architecture, optionally with the base they came from."""
+
+    def __init__(
+        self,
+        checkpoints: list[Checkpoint],
+        base: Checkpoint | None = None,
+        tokenizer: Path | None = None,
+    ) -> None:
+        names = [c.name for c in checkpoints]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise WeightscapeError(
+                f"The zoo names these models more than once: "
+                f"{', '.join(duplicates)}. Give each model a unique name."
+            )
+        self.checkpoints = checkpoints
+        self.base = base
+        self.tokenizer = tokenizer
+
+    def __len__(self) -> int:
+        return len(self.checkpoints)
+
+    def __iter__(self):
+        return iter(self.checkpoints)
+
+    def names(self) -> list[str]:
+        """Model names in zoo order."""
+        return [c.name for c in self.checkpoints]
+
+    def __getitem__(self, name: str) -> Checkpoint:
+        for checkpoint in self.checkpoints:
+            if checkpoint.name == name:
+                return checkpoint
+        raise WeightscapeError(
+            f"The zoo has no model named '{name}'. Models: {', '.join(self.names())}."
+        )
+
+    @classmethod
+    def from_manifest(cls, path: str | Path) -> Zoo:
+        """Read a YAML or JSON manifest; every problem in it is reported together."""
+        path = Path(path)
+        if not path.is_file():
+            raise WeightscapeError(f"Zoo manifest '{path}' does not exist.")
+        text = path.read_text()
+        try:
+            if path.suffix == ".json":
+                raw = json.loads(text)
+            else:
+                import yaml
+
+                raw = yaml.safe_load(text)
+        except Exception as err:  # yaml and json raise many error types for bad syntax
+            raise WeightscapeError(f"Cannot parse zoo manifest '{path}': {err}") from err
+        try:
+            manifest = ZooManifest.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+            )
+            raise WeightscapeError(f"Zoo manifest '{path}' is invalid: {problems}") from err
+        root = path.parent
+
+        def resolve(p: str | None) -> Path | None:
+            return None if p is None else (root / p).expanduser()
+
+        checkpoints = [
+            Checkpoint.from_path(
+                resolve(m.path),
+                name=m.name,
+                config=resolve(m.config or manifest.config),
+                tags=m.tags,
+            )
+            for m in manifest.models
+        ]
+        base = (
+            Checkpoint.from_path(
+                resolve(manifest.base), name="base", config=resolve(manifest.config)
+            )
+            if manifest.base
+            else None
+        )
+        return cls(checkpoints, base=base, tokenizer=resolve(manifest.tokenizer))
+
+    @classmethod
+    def from_glob(
+        cls, pattern: str, *, config: str | Path | None = None, base: str | Path | None = None
+    ) -> Zoo:
+        """All checkpoints matching a glob pattern, named by their paths."""
+        paths = sorted(globlib.glob(pattern))
+        if not paths:
+            raise WeightscapeError(f"No checkpoints match '{pattern}'.")
+        root = Path(globlib.escape(pattern.split("*")[0]) or ".")
+        checkpoints = [
+            Checkpoint.from_path(p, name=_relative_name(Path(p), root), config=config)
+            for p in paths
+        ]
+        base_ckpt = Checkpoint.from_path(base, name="base", config=config) if base else None
+        return cls(checkpoints, base=base_ckpt)
+
+    def manifest(self, root: Path) -> dict[str, Any]:
+        """This zoo as a manifest dict with paths relative to ``root``."""
+
+        def rel(p: Path) -> str:
+            try:
+                return str(p.resolve().relative_to(root.resolve()))
+            except ValueError:
+                return str(p.resolve())
+
+        out: dict[str, Any] = {}
+        if self.base is not None:
+            out["base"] = rel(self.base.path)
+        out["models"] = [
+            {"name": c.name, "path": rel(c.path), "tags": dict(c.tags)} for c in self.checkpoints
+        ]
+        return out
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        rel = path.relative_to(root if root.is_dir() else root.parent)
+    except ValueError:
+        rel = path
+    name = str(rel.with_suffix("") if path.is_file() else rel).strip("/")
+    return name or path.name
+
+
+def append_to_manifest(manifest: Path, entry: dict[str, Any]) -> None:
+    """Add (or replace, by name) one model entry in a YAML manifest, creating it if needed."""
+    import yaml
+
+    data: dict[str, Any] = {"models": []}
+    if manifest.is_file():
+        data = yaml.safe_load(manifest.read_text()) or {"models": []}
+    models = [m for m in data.get("models", []) if m.get("name") != entry["name"]]
+    models.append(entry)
+    data["models"] = models
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(manifest)

@@ -1,0 +1,57 @@
+"""Keys that identify exactly what a point's evaluation computed.
+
+A key hashes: the anchors' content with their coefficients (canonical: zero terms dropped, equal
+anchors merged, sorted by content, floats in exact hex), the parameter space and the reference
+anchor's content when the space leaves tensors out, the task's content, and the settings. So the
+same combination is found again whatever path, pair or order produced it: an endpoint evaluated
+for one pair is reused by every other pair that shares it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+
+def canonical_terms(hashes: Sequence[str], coefficients: Sequence[float]) -> list[list[Any]]:
+    """Merge equal anchors, drop zero terms, sort by content hash; floats in exact hex.
+
+    >>> canonical_terms(["b", "a", "b"], [0.25, 0.0, 0.75])
+    [['b', '0x1.0000000000000p+0']]
+    """
+    merged: dict[str, float] = {}
+    for content, coef in zip(hashes, coefficients, strict=True):
+        merged[content] = merged.get(content, 0.0) + float(coef)
+    return [[h, float(c).hex()] for h, c in sorted(merged.items()) if c != 0.0]
+
+
+def point_spec(
+    *,
+    hashes: Sequence[str],
+    coefficients: Sequence[float],
+    space: dict[str, Any],
+    space_is_complete: bool,
+    reference_hash: str,
+    task: str,
+    settings: dict[str, Any],
+    evaluation: str = "classification",
+) -> dict[str, Any]:
+    """The JSON-able description of one point's evaluation (stored beside its result)."""
+    spec: dict[str, Any] = {
+        "evaluation": evaluation,
+        "terms": canonical_terms(hashes, coefficients),
+        "task": task,
+        "settings": settings,
+    }
+    if not space_is_complete:  # the reference only matters for tensors outside the space
+        spec["space"] = space
+        spec["reference"] = reference_hash
+    return spec
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a spec."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,110 @@
+"""Shared fixtures: tiny BERT classifiers built from a config and saved as safetensors.
+
+No hub ids: the tokenizer is a WordPiece vocabulary written here, the models are random 2-layer,
+hidden-32 BERTs, and the task is generated sentiment-like text over that vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb"]
+NEGATIVE = ["bad", "awful", "poor", "boring", "dull"]
+FILLER = ["the", "a", "movie", "film", "plot", "was", "very", "and", "story", "acting"]
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
+
+
+def tiny_config(num_labels: int = 2, hidden: int = 32):
+    """A 2-layer BERT config small enough to evaluate in milliseconds."""
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+    )
+
+
+def save_tiny_model(
+    folder: Path, seed: int, tokenizer_dir: Path, num_labels: int = 2, hidden: int = 32
+) -> Path:
+    """Build a random tiny BERT classifier with ``seed`` and save it as an HF folder."""
+    import shutil
+
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(tiny_config(num_labels, hidden))
+    model.save_pretrained(str(folder))
+    for f in tokenizer_dir.iterdir():
+        shutil.copy(f, folder / f.name)
+    return folder
+
+
+def generated_texts(n: int, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Sentences whose label is whether a positive or negative word is in them."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(3, 9))))
+        words.insert(
+            int(rng.integers(len(words) + 1)), str(rng.choice(POSITIVE if label else NEGATIVE))
+        )
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    """A saved WordPiece tokenizer over the tiny vocabulary."""
+    from transformers import BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(VOCAB) + "\n")
+    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, tokenizer_dir) -> list[Path]:
+    """Three tiny BERT classifiers (seeds 0, 1, 2) saved as safetensors model folders."""
+    root = tmp_path_factory.mktemp("models")
+    return [save_tiny_model(root / f"m{seed}", seed, tokenizer_dir) for seed in range(3)]
+
+
+@pytest.fixture(scope="session")
+def tiny_task():
+    """48 generated labelled sentences."""
+    from weightscape.data import make_task
+
+    texts, labels = generated_texts(48)
+    return make_task("generated", texts, labels, ("negative", "positive"))
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    """The generated task as a CSV file (text,label)."""
+    import csv
+
+    path = tmp_path_factory.mktemp("data") / "generated.csv"
+    texts, labels = generated_texts(60, seed=1)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels, strict=True))
+    return path
