@@ -112,22 +112,32 @@ class Zoo:
         def resolve(p: str | None) -> Path | None:
             return None if p is None else (root / p).expanduser()
 
-        checkpoints = [
-            Checkpoint.from_path(
-                resolve(m.path),
-                name=m.name,
-                config=resolve(m.config or manifest.config),
-                tags=m.tags,
+        checkpoints, problems = [], []
+        for i, m in enumerate(manifest.models):
+            try:
+                checkpoints.append(
+                    Checkpoint.from_path(
+                        resolve(m.path),
+                        name=m.name,
+                        config=resolve(m.config or manifest.config),
+                        tags=m.tags,
+                    )
+                )
+            except WeightscapeError as err:
+                problems.append(f"models.{i} ('{m.name}'): {err}")
+        base = None
+        if manifest.base:
+            try:
+                base = Checkpoint.from_path(
+                    resolve(manifest.base), name="base", config=resolve(manifest.config)
+                )
+            except WeightscapeError as err:
+                problems.append(f"base: {err}")
+        if problems:
+            raise WeightscapeError(
+                f"Zoo manifest '{path}' names checkpoints that cannot be "
+                "read:\n  " + "\n  ".join(problems)
             )
-            for m in manifest.models
-        ]
-        base = (
-            Checkpoint.from_path(
-                resolve(manifest.base), name="base", config=resolve(manifest.config)
-            )
-            if manifest.base
-            else None
-        )
         return cls(checkpoints, base=base, tokenizer=resolve(manifest.tokenizer))
 
     @classmethod

@@ -102,11 +102,16 @@ def _load_base(config: FinetuneConfig, train: Task):
     base = resolve_model_path(config.base)
     torch.manual_seed(config.head_seed)  # any module the base lacks is initialised from this
     try:
+        # A base with a head for another label count gets a new head: the head is
+        # re-initialised from head_seed below in any case.
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(base), num_labels=train.num_labels, local_files_only=True
+            str(base),
+            num_labels=train.num_labels,
+            local_files_only=True,
+            ignore_mismatched_sizes=True,
         )
         tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RuntimeError) as err:
         raise WeightscapeError(f"Cannot load the base model from '{base}': {err}") from err
     model.config.id2label = dict(enumerate(train.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
