@@ -182,6 +182,85 @@ def _t_values(args: argparse.Namespace):
     return even_grid(args.points)
 
 
+def add_grid(sub) -> None:
+    """``weightscape grid``: the path between every pair of a zoo."""
+    p = sub.add_parser("grid", help="interpolate every pair of a zoo into N x N matrices")
+    models = p.add_mutually_exclusive_group(required=True)
+    models.add_argument("--zoo", type=Path, help="zoo manifest (YAML/JSON)")
+    models.add_argument("--models", help="glob of checkpoint folders, e.g. 'runs/*/step-150'")
+    p.add_argument("--config", type=Path, default=None, help="config for bare weight files")
+    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
+    p.add_argument(
+        "--base",
+        type=Path,
+        default=None,
+        help="pretrained base (for task-vector cosines); default: the zoo's base",
+    )
+    p.add_argument("--points", type=int, default=11, help="points per path, ends included")
+    p.add_argument("--executor", default="inprocess", choices=("inprocess", "ray"))
+    p.add_argument("--ray-address", default=None, help="existing Ray cluster (default: local)")
+    p.add_argument("--workers", type=int, default=None, help="Ray workers")
+    p.add_argument("--out", type=Path, default=Path("weightscape-out/grid"))
+    add_task_options(p, default_split="validation")
+    add_space_options(p)
+    add_eval_options(p)
+    p.set_defaults(run=run_grid)
+
+
+def run_grid(args: argparse.Namespace) -> None:
+    from weightscape.analyses.grid_study import run_grid_study
+    from weightscape.evaluation.engine import EngineSpec
+    from weightscape.evaluation.evaluator import EvalSettings
+    from weightscape.runtime.executor import get_executor
+    from weightscape.runtime.store import ResultStore
+
+    zoo = _zoo_from_args(args)
+    spec = EngineSpec(
+        tuple(zoo),
+        task_from_args(args),
+        space=space_from_args(args),
+        settings=EvalSettings(batch_size=args.batch_size, max_length=args.max_length),
+        device=args.device,
+        tokenizer=args.tokenizer or zoo.tokenizer,
+    )
+    options = {"address": args.ray_address, "workers": args.workers}
+    executor = get_executor(args.executor, **options) if args.executor == "ray" else get_executor()
+    grid, files = run_grid_study(
+        spec,
+        args.out,
+        points=args.points,
+        store=ResultStore(args.store or args.out / "results.sqlite"),
+        executor=executor,
+        base=(args.base and _checkpoint(args.base)) or zoo.base,
+        progress=not args.no_progress,
+    )
+    s = grid.stats
+    print(
+        f"{s['models']} models, {s['pairs']} pairs x {s['points_per_path']} points: "
+        f"{s['computed_points']} points computed ({s['forward_passes']} forward passes) of "
+        f"{s['unique_points']} distinct, in {s['seconds']} s"
+    )
+    print(f"wrote {args.out}: " + ", ".join(sorted(p.name for p in files)))
+
+
+def _checkpoint(path: Path):
+    from weightscape.models.checkpoint import Checkpoint
+
+    return Checkpoint.from_path(path, name="base")
+
+
+def _zoo_from_args(args: argparse.Namespace):
+    from weightscape.errors import WeightscapeError
+    from weightscape.models.zoo import Zoo
+
+    zoo = (
+        Zoo.from_manifest(args.zoo) if args.zoo else Zoo.from_glob(args.models, config=args.config)
+    )
+    if len(zoo) < 2:
+        raise WeightscapeError(f"A grid needs at least 2 models; the zoo has {len(zoo)}.")
+    return zoo
+
+
 def add_demo(sub) -> None:
     """``weightscape demo``: the whole spine on the embedded defaults."""
     p = sub.add_parser(

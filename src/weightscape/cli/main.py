@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_finetune(sub)
     commands.add_interpolate(sub)
+    commands.add_grid(sub)
     commands.add_demo(sub)
     return parser
 

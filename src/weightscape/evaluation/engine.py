@@ -7,6 +7,7 @@ grids, planes and hulls elsewhere only produce coefficient rows for it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,86 @@ from weightscape.errors import WeightscapeError
 from weightscape.evaluation.evaluator import EvalSettings, Evaluator, load_tokenizer
 from weightscape.evaluation.result import PointResult
 from weightscape.evaluation.working_model import WorkingModel, resolve_device
-from weightscape.models.checkpoint import Checkpoint
+from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
 from weightscape.runtime.keys import point_spec
+
+
+@dataclass(frozen=True)
+class KeyMaker:
+    """Builds the store spec of a point from what identifies the engine's computation."""
+
+    hashes: tuple[str, ...]
+    space: ParameterSpace
+    space_is_complete: bool
+    reference: int
+    task_fingerprint: str
+    settings: dict[str, Any]
+
+    def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
+        """What evaluating ``coefficients`` computes; its hash is the store key."""
+        return point_spec(
+            hashes=self.hashes,
+            coefficients=coefficients,
+            space=self.space.spec(),
+            space_is_complete=self.space_is_complete,
+            reference_hash=self.hashes[self.reference],
+            task=self.task_fingerprint,
+            settings=self.settings,
+        )
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Everything needed to build an :class:`Engine`; picklable, so workers can build their own.
+
+    ``key_maker()`` gives the store keys without building a model (a driver scheduling remote
+    work only reads the anchors' tensor names and hashes).
+    """
+
+    anchors: tuple[Checkpoint, ...]
+    task: Task
+    space: ParameterSpace = field(default_factory=ParameterSpace)
+    settings: EvalSettings = field(default_factory=EvalSettings)
+    device: str = "auto"
+    tokenizer: str | Path | None = None
+    reference: int = 0
+
+    def build(self) -> Engine:
+        """The engine this spec describes (builds the one working model)."""
+        return Engine(
+            list(self.anchors),
+            self.task,
+            space=self.space,
+            settings=self.settings,
+            device=self.device,
+            tokenizer=self.tokenizer,
+            reference=self.reference,
+        )
+
+    def key_maker(self) -> KeyMaker:
+        """Store keys for this spec's points, reading only tensor names and content hashes."""
+        names = TensorReader(self.anchors[self.reference]).keys()
+        return _key_maker(
+            self.anchors,
+            names,
+            self.space,
+            self.reference,
+            self.task,
+            self.settings,
+            resolve_device(self.device),
+        )
+
+
+def _key_maker(anchors, names, space, reference, task, settings, device) -> KeyMaker:
+    return KeyMaker(
+        hashes=tuple(c.content_hash() for c in anchors),
+        space=space,
+        space_is_complete=all(space.takes_part(n) for n in names),
+        reference=reference,
+        task_fingerprint=task.fingerprint(),
+        settings={**settings.spec(), "device": str(device).split(":")[0]},
+    )
 
 
 class Engine:
@@ -57,7 +135,10 @@ class Engine:
         self.anchors = self.working.anchors(anchors)
         names = list(self.working.state)
         self.space.select(names)  # fails early, naming the space, if it selects nothing
-        self.space_is_complete = all(self.space.takes_part(n) for n in names)
+        self.keys = _key_maker(
+            anchors, names, self.space, reference, task, self.settings, self.working.device.type
+        )
+        self.space_is_complete = self.keys.space_is_complete
         tok_dir = tokenizer if tokenizer is not None else _tokenizer_dir(anchors[reference])
         self.evaluator = Evaluator(
             load_tokenizer(tok_dir), task, self.settings, device=self.working.device
@@ -65,15 +146,7 @@ class Engine:
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
         """What evaluating ``coefficients`` computes; its hash is the store key."""
-        return point_spec(
-            hashes=self.anchors.hashes,
-            coefficients=coefficients,
-            space=self.space.spec(),
-            space_is_complete=self.space_is_complete,
-            reference_hash=self.anchors.hashes[self.reference],
-            task=self.task.fingerprint(),
-            settings={**self.settings.spec(), "device": self.working.device.type},
-        )
+        return self.keys.spec(coefficients)
 
     def evaluate(self, coefficients: Sequence[float]) -> PointResult:
         """Write the point into the working model and evaluate it."""

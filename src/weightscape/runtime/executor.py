@@ -1,7 +1,10 @@
 """Executors: evaluate many points through the results store.
 
-The in-process executor is the default: one working model, points evaluated in order, every
-result committed as soon as it exists, every stored point reused instead of recomputed.
+Every executor takes an :class:`~weightscape.evaluation.engine.EngineSpec` and coefficient rows,
+skips what the store holds (and rows repeated within the call), evaluates the rest, commits each
+result as soon as it exists, and returns one :class:`Evaluated` per row, in row order. The
+in-process executor is the default: one working model in this process. The Ray executor
+(``runtime.ray_executor``) spreads rows over workers for many cores or GPUs.
 """
 
 from __future__ import annotations
@@ -9,33 +12,77 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from weightscape.evaluation.engine import Engine
+from weightscape.evaluation.engine import Engine, EngineSpec
 from weightscape.evaluation.result import PointResult
 from weightscape.runtime.keys import spec_key
 from weightscape.runtime.store import ResultStore
 
+Rows = Sequence[Sequence[float]] | np.ndarray
+
 
 @dataclass(frozen=True)
 class Evaluated:
-    """One point's result, whether it came from the store, and its key."""
+    """One point's result, whether it came from the store (or an earlier row), and its key."""
 
     result: PointResult
     cached: bool
     key: str
 
 
+class Executor(Protocol):
+    """Evaluates coefficient rows of one engine spec through a store."""
+
+    def run(
+        self,
+        spec: EngineSpec,
+        rows: Rows,
+        store: ResultStore | None = None,
+        *,
+        progress: bool = False,
+        description: str = "points",
+    ) -> list[Evaluated]: ...
+
+
+class InProcessExecutor:
+    """Evaluate in this process with one working model (rebuilt only when the spec changes)."""
+
+    def __init__(self) -> None:
+        self._spec: EngineSpec | None = None
+        self._engine: Engine | None = None
+
+    def engine(self, spec: EngineSpec) -> Engine:
+        """The engine for ``spec``, reusing the last one when the spec is the same."""
+        if self._engine is None or self._spec != spec:
+            self._engine, self._spec = spec.build(), spec
+        return self._engine
+
+    def run(
+        self,
+        spec: EngineSpec,
+        rows: Rows,
+        store: ResultStore | None = None,
+        *,
+        progress: bool = False,
+        description: str = "points",
+    ) -> list[Evaluated]:
+        return evaluate_points(
+            self.engine(spec), rows, store, progress=progress, description=description
+        )
+
+
 def evaluate_points(
     engine: Engine,
-    rows: Sequence[Sequence[float]] | np.ndarray,
+    rows: Rows,
     store: ResultStore | None = None,
     *,
     progress: bool = False,
     description: str = "points",
 ) -> list[Evaluated]:
-    """Evaluate coefficient rows in order, reusing stored and repeated points.
+    """Evaluate coefficient rows in order with ``engine``, reusing stored and repeated points.
 
     Args:
         engine: The engine holding the anchors, task and settings.
@@ -65,3 +112,16 @@ def evaluate_points(
         done[key] = item
         out.append(item)
     return out
+
+
+def get_executor(name: str = "inprocess", **options) -> Executor:
+    """An executor by name: ``inprocess`` (default) or ``ray`` (options: address, workers)."""
+    from weightscape.errors import unknown_name_error
+
+    if name == "inprocess":
+        return InProcessExecutor()
+    if name == "ray":
+        from weightscape.runtime.ray_executor import RayExecutor
+
+        return RayExecutor(**options)
+    raise unknown_name_error("executor", name, ("inprocess", "ray"))

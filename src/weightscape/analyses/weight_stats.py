@@ -1,0 +1,236 @@
+"""Distances, angles and centroids of checkpoints in weight space, streamed tensor by tensor.
+
+Everything here comes from one N x N Gram matrix ``G_ij = <w_i - b, w_j - b>`` over the tensors
+of a parameter space, where ``b`` is a base checkpoint (task vectors, as Gueta et al. 2023) or
+zero. From it follow Euclidean distances, cosine similarities and the distance of every model to
+every cluster centroid (Juneja et al. 2023, Fig. 3a) without ever materialising a centroid.
+
+The Gram matrix is built by streaming: for each tensor name the N checkpoints' tensors are opened
+memory-mapped (nothing is read yet), and rows are read in chunks of about 64 MiB of float64 in
+all, so memory stays bounded however large the zoo or the embedding matrix. Products are
+accumulated in float64, so bf16 and fp32 checkpoints give the same Gram matrix up to rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+
+from weightscape.errors import WeightscapeError
+from weightscape.metrics.clustering import check_symmetric
+from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.space import ParameterSpace
+
+__all__ = [
+    "centroid_distances",
+    "centroid_distances_from_gram",
+    "centroid_margin",
+    "cosine_similarities",
+    "euclidean_distances",
+    "gram_matrix",
+]
+
+CHUNK_BYTES = 64 * 2**20  # float64 bytes of one N x rows block
+
+
+def gram_matrix(
+    checkpoints: Iterable[Checkpoint],
+    space: ParameterSpace | None = None,
+    base: Checkpoint | None = None,
+    chunk_rows: int | None = None,
+) -> np.ndarray:
+    """Inner products ``<w_i - b, w_j - b>`` of the checkpoints over the space's tensors.
+
+    Only floating-point tensors take part (integer buffers such as ``position_ids`` are not
+    weights). Distances do not depend on ``base``, but task vectors are small, so subtracting the
+    pretrained model keeps the Gram matrix well conditioned for distances of nearby models.
+
+    Args:
+        checkpoints: N checkpoints of one architecture (a :class:`~weightscape.models.zoo.Zoo`
+            works).
+        space: Which tensors take part; all of them by default.
+        base: Checkpoint subtracted from each model; ``None`` for raw weights.
+        chunk_rows: Rows of each tensor read per step; ``None`` sizes chunks to ~64 MiB.
+
+    Returns:
+        The N x N Gram matrix, float64, symmetric positive semi-definite.
+
+    Raises:
+        WeightscapeError: If the checkpoints lack tensors of the first one or differ in shape.
+
+    >>> import shutil, tempfile
+    >>> from safetensors.torch import save_file
+    >>> folder = tempfile.mkdtemp()
+    >>> for name, value in (("a", 1.0), ("b", 2.0)):
+    ...     save_file({"w": torch.full((2, 2), value)}, f"{folder}/{name}.safetensors")
+    >>> models = [Checkpoint.from_path(f"{folder}/{name}.safetensors") for name in "ab"]
+    >>> gram_matrix(models).tolist()
+    [[4.0, 8.0], [8.0, 16.0]]
+    >>> shutil.rmtree(folder)
+    """
+    models = list(checkpoints)
+    if not models:
+        raise WeightscapeError("gram_matrix needs at least one checkpoint. Got none.")
+    valid_rows = isinstance(chunk_rows, int) and not isinstance(chunk_rows, bool) and chunk_rows > 0
+    if chunk_rows is not None and not valid_rows:
+        raise WeightscapeError(
+            "The 'chunk_rows' parameter of gram_matrix must be None or an int >= 1. "
+            f"Got {chunk_rows!r} instead."
+        )
+    readers = [TensorReader(c) for c in models]
+    offset = TensorReader(base) if base is not None else None
+    names = _shared_names(readers, offset, space or ParameterSpace())
+    gram = torch.zeros(len(readers), len(readers), dtype=torch.float64)
+    for name in names:
+        tensors = [reader.get(name) for reader in readers]  # memory-mapped, not read yet
+        for block in _row_blocks(tensors, offset.get(name) if offset else None, chunk_rows):
+            gram += block @ block.T
+    return gram.numpy()
+
+
+def _shared_names(
+    readers: list[TensorReader], base: TensorReader | None, space: ParameterSpace
+) -> list[str]:
+    """Floating-point tensor names selected from the first model, checked in all the others."""
+    first = readers[0]
+    names = [n for n in space.select(first.keys()) if first.get(n).is_floating_point()]
+    for reader in [*readers[1:], *([base] if base else [])]:
+        missing = [n for n in names if n not in reader]
+        shapes = [n for n in names if n in reader and reader.shape(n) != first.shape(n)]
+        if missing or shapes:
+            problem = f"lacks {missing[:5]}" if missing else f"has other shapes for {shapes[:5]}"
+            raise WeightscapeError(
+                f"Checkpoint '{reader.checkpoint.name}' {problem} (tensors of "
+                f"'{first.checkpoint.name}' in the parameter space {space.describe()}). Use "
+                "checkpoints of one architecture or narrow the parameter space."
+            )
+    return names
+
+
+def _row_blocks(
+    tensors: list[torch.Tensor], base: torch.Tensor | None, chunk_rows: int | None
+) -> Iterator[torch.Tensor]:
+    """N x (rows * row length) float64 blocks of the tensors minus the base, chunk by chunk."""
+    matrices = [t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1) for t in tensors]
+    n_rows, row_length = matrices[0].shape
+    step = chunk_rows or max(1, CHUNK_BYTES // (8 * len(matrices) * max(row_length, 1)))
+    offset = None if base is None else base.reshape(n_rows, row_length)
+    for start in range(0, n_rows, step):
+        stop = min(start + step, n_rows)
+        block = torch.empty(len(matrices), (stop - start) * row_length, dtype=torch.float64)
+        for i, matrix in enumerate(matrices):
+            block[i].copy_(matrix[start:stop].reshape(-1))  # reads and converts just these rows
+        if offset is not None:
+            block -= offset[start:stop].reshape(-1).to(torch.float64)
+        yield block
+
+
+def euclidean_distances(gram: ArrayLike) -> np.ndarray:
+    """Pairwise distances ``sqrt(G_ii + G_jj - 2 G_ij)`` from a Gram matrix.
+
+    Tiny negative squared distances from rounding are clamped to 0; the diagonal is exactly 0.
+
+    >>> euclidean_distances([[1.0, 0.0], [0.0, 4.0]]).round(6).tolist()
+    [[0.0, 2.236068], [2.236068, 0.0]]
+    """
+    g = check_symmetric(gram, "gram", "euclidean_distances")
+    diagonal = np.diag(g)
+    squared = diagonal[:, None] + diagonal[None, :] - 2.0 * g
+    distances = np.sqrt(np.clip(squared, 0.0, None))
+    np.fill_diagonal(distances, 0.0)
+    return distances
+
+
+def cosine_similarities(gram: ArrayLike) -> np.ndarray:
+    """Pairwise cosine similarities ``G_ij / sqrt(G_ii G_jj)``, clipped to [-1, 1].
+
+    A model with zero norm (a task vector of a model equal to its base) has no direction: its
+    row and column are NaN.
+
+    >>> cosine_similarities([[1.0, 1.0], [1.0, 4.0]]).tolist()
+    [[1.0, 0.5], [0.5, 1.0]]
+    """
+    g = check_symmetric(gram, "gram", "cosine_similarities")
+    norms = np.sqrt(np.clip(np.diag(g), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosines = g / np.outer(norms, norms)
+    cosines[norms == 0, :] = np.nan
+    cosines[:, norms == 0] = np.nan
+    return np.clip(cosines, -1.0, 1.0)
+
+
+def centroid_distances(
+    checkpoints: Iterable[Checkpoint],
+    labels: ArrayLike,
+    space: ParameterSpace | None = None,
+    base: Checkpoint | None = None,
+) -> np.ndarray:
+    """Distance of every model to the centroid (mean weights) of every cluster.
+
+    Streams the Gram matrix (:func:`gram_matrix`) and applies
+    :func:`centroid_distances_from_gram`; no centroid is ever materialised. ``base`` changes
+    nothing mathematically and only improves conditioning.
+
+    Returns:
+        N x k distances; column j is the cluster with the j-th smallest label.
+    """
+    return centroid_distances_from_gram(gram_matrix(checkpoints, space, base), labels)
+
+
+def centroid_distances_from_gram(gram: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """``||w_i - c_j||`` from a Gram matrix, with ``c_j`` the mean of cluster j.
+
+    ``||w_i - c_j||^2 = G_ii - 2/|C_j| sum_{m in C_j} G_im + 1/|C_j|^2 sum_{m,l in C_j} G_ml``.
+
+    Args:
+        gram: N x N Gram matrix of the models.
+        labels: Cluster label of each model, shape (N,).
+
+    Returns:
+        N x k distances; column j is the cluster with the j-th smallest label.
+
+    >>> gram = np.diag([1.0, 1.0, 0.0])  # points (1, 0), (0, 1), (0, 0)
+    >>> centroid_distances_from_gram(gram, [0, 0, 1]).round(6).tolist()
+    [[0.707107, 1.0], [0.707107, 1.0], [0.707107, 0.0]]
+    """
+    g = check_symmetric(gram, "gram", "centroid_distances_from_gram")
+    values = np.asarray(labels)
+    if values.shape != (g.shape[0],):
+        raise WeightscapeError(
+            "The 'labels' parameter of centroid_distances_from_gram must hold one label per "
+            f"model ({g.shape[0]}). Got shape {values.shape} instead."
+        )
+    _, codes = np.unique(values, return_inverse=True)
+    members = np.eye(codes.max() + 1)[codes.reshape(-1)]  # (N, k) one-hot
+    weights = members / members.sum(axis=0)  # column j averages over cluster j
+    cross = g @ weights  # (N, k): <w_i, c_j>
+    centroid_norms = np.einsum("mj,ml,lj->j", weights, g, weights)  # (k,): ||c_j||^2
+    squared = np.diag(g)[:, None] - 2.0 * cross + centroid_norms[None, :]
+    return np.sqrt(np.clip(squared, 0.0, None))
+
+
+def centroid_margin(distances: ArrayLike, cluster: int = 0) -> np.ndarray:
+    """How much nearer each model is to one cluster's centroid than to the nearest other one.
+
+    ``||w - c_cluster|| - min_{j != cluster} ||w - c_j||``. With two clusters and ``cluster=0``
+    this is Juneja et al.'s ``||w - c_1|| - ||w - c_2||`` (Fig. 3a); with more it is the same
+    one-versus-rest coordinate: negative inside the cluster's Voronoi cell, 0 on its boundary,
+    continuous across it. Call it once per cluster for k coordinates.
+
+    >>> centroid_margin([[1.0, 3.0], [2.5, 0.5]]).tolist()
+    [-2.0, 2.0]
+    >>> centroid_margin([[1.0, 3.0, 2.0]], cluster=2).tolist()
+    [1.0]
+    """
+    d = np.asarray(distances, dtype=np.float64)
+    valid_cluster = isinstance(cluster, int) and not isinstance(cluster, bool)
+    if d.ndim != 2 or d.shape[1] < 2 or not valid_cluster or not 0 <= cluster < d.shape[1]:
+        raise WeightscapeError(
+            "centroid_margin needs N x k distances with k >= 2 and a 'cluster' in [0, k - 1]. "
+            f"Got shape {d.shape} and cluster={cluster!r} instead."
+        )
+    others = np.delete(d, cluster, axis=1).min(axis=1)
+    return d[:, cluster] - others

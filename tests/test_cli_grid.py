@@ -1,0 +1,42 @@
+"""The grid command end to end on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+
+from weightscape.cli.main import main
+
+
+def test_grid_command_writes_matrices_and_heatmaps(tiny_models, tiny_csv, tmp_path, capsys):
+    manifest = tmp_path / "zoo.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "base": str(tiny_models[0]),
+        "models": [{"name": f"m{i}", "path": str(p), "tags": {"seed": i}}
+                   for i, p in enumerate(tiny_models)]}))
+    out = tmp_path / "grid"
+    code = main(["grid", "--zoo", str(manifest), "--task", str(tiny_csv), "--split", "all",
+                 "--points", "3", "--out", str(out), "--no-progress", "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    for name in ("loss_barrier", "loss_convexity_gap", "accuracy_drop", "euclidean",
+                 "task_vector_cosine"):
+        assert (out / f"{name}.png").is_file() and (out / f"{name}.csv").is_file()
+    meta = json.loads((out / "grid.json").read_text())
+    assert meta["names"] == ["m0", "m1", "m2"]
+    assert meta["stats"]["computed_points"] == 3 + 3 * 1
+    with np.load(out / "grid.npz") as data:
+        euclid = data["matrix_euclidean"]
+        cosine = data["matrix_task_vector_cosine"]
+    assert euclid[0, 1] > 0 and np.allclose(euclid, euclid.T)
+    # m0 is the base: its task vector is zero, so its cosines are undefined (NaN), not invented.
+    assert np.isnan(cosine[0, 1]) and np.isfinite(cosine[1, 2])
+    assert "3 models, 3 pairs x 3 points" in capsys.readouterr().out
+
+
+def test_grid_needs_two_models(tiny_models, tiny_csv, tmp_path, capsys):
+    code = main(["grid", "--models", str(tiny_models[0]), "--task", str(tiny_csv),
+                 "--out", str(tmp_path)])
+    assert code == 2
+    assert "at least 2 models" in capsys.readouterr().err
