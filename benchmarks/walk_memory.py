@@ -28,10 +28,8 @@ def make_anchors(root: Path, n: int, layers: int, hidden: int) -> list[Path]:
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    words = [f"w{i}" for i in range(200)]
-    vocab = root / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]))
-    tok = BertTokenizerFast(vocab_file=str(vocab))
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{i}" for i in range(200))]
+    tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(words)})
     config = BertConfig(
         vocab_size=30522,
         hidden_size=hidden,

@@ -74,9 +74,10 @@ def tokenizer_dir(tmp_path_factory) -> Path:
     from transformers import BertTokenizerFast
 
     folder = tmp_path_factory.mktemp("tokenizer")
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(VOCAB) + "\n")
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(str(folder))
+    # transformers 5 ignores vocab_file here (every word became [UNK]); pass the vocabulary.
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(VOCAB)})
+    assert tokenizer("good movie")["input_ids"] == [2, VOCAB.index("good"), VOCAB.index("movie"), 3]
+    tokenizer.save_pretrained(str(folder))
     return folder
 
 

@@ -12,16 +12,44 @@ from weightscape.cli.main import main
 
 def test_grid_command_writes_matrices_and_heatmaps(tiny_models, tiny_csv, tmp_path, capsys):
     manifest = tmp_path / "zoo.yaml"
-    manifest.write_text(yaml.safe_dump({
-        "base": str(tiny_models[0]),
-        "models": [{"name": f"m{i}", "path": str(p), "tags": {"seed": i}}
-                   for i, p in enumerate(tiny_models)]}))
+    manifest.write_text(
+        yaml.safe_dump(
+            {
+                "base": str(tiny_models[0]),
+                "models": [
+                    {"name": f"m{i}", "path": str(p), "tags": {"seed": i}}
+                    for i, p in enumerate(tiny_models)
+                ],
+            }
+        )
+    )
     out = tmp_path / "grid"
-    code = main(["grid", "--zoo", str(manifest), "--task", str(tiny_csv), "--split", "all",
-                 "--points", "3", "--out", str(out), "--no-progress", "--device", "cpu"])
+    code = main(
+        [
+            "grid",
+            "--zoo",
+            str(manifest),
+            "--task",
+            str(tiny_csv),
+            "--split",
+            "all",
+            "--points",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
-    for name in ("loss_barrier", "loss_convexity_gap", "accuracy_drop", "euclidean",
-                 "task_vector_cosine"):
+    for name in (
+        "loss_barrier",
+        "loss_convexity_gap",
+        "accuracy_drop",
+        "euclidean",
+        "task_vector_cosine",
+    ):
         assert (out / f"{name}.png").is_file() and (out / f"{name}.csv").is_file()
     meta = json.loads((out / "grid.json").read_text())
     assert meta["names"] == ["m0", "m1", "m2"]
@@ -36,7 +64,8 @@ def test_grid_command_writes_matrices_and_heatmaps(tiny_models, tiny_csv, tmp_pa
 
 
 def test_grid_needs_two_models(tiny_models, tiny_csv, tmp_path, capsys):
-    code = main(["grid", "--models", str(tiny_models[0]), "--task", str(tiny_csv),
-                 "--out", str(tmp_path)])
+    code = main(
+        ["grid", "--models", str(tiny_models[0]), "--task", str(tiny_csv), "--out", str(tmp_path)]
+    )
     assert code == 2
     assert "at least 2 models" in capsys.readouterr().err

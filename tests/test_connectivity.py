@@ -31,14 +31,16 @@ def reference_grid(spec, tmp_path_factory):
 
 def test_grid_matches_independent_walks(spec, reference_grid):
     for i, j in ((0, 1), (0, 2), (1, 2)):
-        engine = Engine([spec.anchors[i], spec.anchors[j]], spec.task,
-                        settings=spec.settings, device="cpu")
+        engine = Engine(
+            [spec.anchors[i], spec.anchors[j]], spec.task, settings=spec.settings, device="cpu"
+        )
         walk = walk_path(engine, even_grid(POINTS))
         np.testing.assert_array_equal(reference_grid.curves["loss"][i, j], walk.curve("loss"))
-        np.testing.assert_array_equal(reference_grid.curves["loss"][j, i],
-                                      walk.curve("loss")[::-1])
-        assert reference_grid.matrices["loss_convexity_gap"][i, j] == \
-            walk.summary["loss"]["convexity_gap"]
+        np.testing.assert_array_equal(reference_grid.curves["loss"][j, i], walk.curve("loss")[::-1])
+        assert (
+            reference_grid.matrices["loss_convexity_gap"][i, j]
+            == walk.summary["loss"]["convexity_gap"]
+        )
 
 
 def test_matrices_are_symmetric_with_zero_diagonal(reference_grid):
@@ -46,8 +48,9 @@ def test_matrices_are_symmetric_with_zero_diagonal(reference_grid):
         np.testing.assert_array_equal(matrix, matrix.T, err_msg=name)
         assert np.all(np.diag(matrix) == 0), name
         assert np.all(matrix >= 0), name
-    assert np.all(reference_grid.matrices["loss_convexity_gap"]
-                  >= reference_grid.matrices["loss_barrier"])
+    assert np.all(
+        reference_grid.matrices["loss_convexity_gap"] >= reference_grid.matrices["loss_barrier"]
+    )
 
 
 def test_each_endpoint_is_evaluated_once(reference_grid):
@@ -57,8 +60,10 @@ def test_each_endpoint_is_evaluated_once(reference_grid):
     assert stats["rows"] == 3 + 3 * POINTS
     assert stats["forward_passes"] == stats["computed_points"] * 3  # 48 examples / 16
     for i in range(3):
-        assert reference_grid.curves["loss"][i, (i + 1) % 3][0] == \
-            reference_grid.endpoint_metrics["loss"][i]
+        assert (
+            reference_grid.curves["loss"][i, (i + 1) % 3][0]
+            == reference_grid.endpoint_metrics["loss"][i]
+        )
 
 
 class _Interrupting(InProcessExecutor):
@@ -110,8 +115,9 @@ def test_ray_and_in_process_give_identical_matrices(spec, reference_grid, tmp_pa
 
     store = ResultStore(tmp_path / "ray.sqlite")
     try:
-        grid = connectivity_grid(spec, points=POINTS, store=store,
-                                 executor=RayExecutor(workers=2, chunk_rows=4))
+        grid = connectivity_grid(
+            spec, points=POINTS, store=store, executor=RayExecutor(workers=2, chunk_rows=4)
+        )
     finally:
         ray.shutdown()
     assert grid.stats["computed_points"] == reference_grid.stats["computed_points"]

@@ -93,6 +93,12 @@ def test_registry_names() -> None:
         "tweets",
         "nyt_editorials",
         "bbc_news",
+        "mnli_like",
+        *(
+            f"hans_like_{h}{half}"
+            for h in ("lexical_overlap", "subsequence", "constituent")
+            for half in ("", "_entailing", "_non_entailing")
+        ),
     }
     assert all(spec.description for spec in BUILTIN_TASKS.values())
 

@@ -162,3 +162,14 @@ def test_centroid_margin_two_and_three_clusters():
     np.testing.assert_array_equal(centroid_margin(three, cluster=0), [-1.0, 4.0])
     with pytest.raises(WeightscapeError, match=r"'cluster' in \[0, k - 1\]"):
         centroid_margin(three, cluster=3)
+
+
+def test_gram_of_hugging_face_model_folders(tiny_models):
+    from safetensors.torch import load_file
+
+    space = ParameterSpace(preset="no-head")
+    states = [load_file(str(folder / "model.safetensors")) for folder in tiny_models]
+    names = [n for n in space.select(states[0]) if states[0][n].is_floating_point()]
+    dense = np.stack([flat(s, names) for s in states])
+    checkpoints = [Checkpoint.from_path(folder) for folder in tiny_models]
+    np.testing.assert_allclose(gram_matrix(checkpoints, space), dense @ dense.T, rtol=1e-10)

@@ -54,6 +54,8 @@ class ConnectivityGrid:
     endpoint_metrics: dict[str, np.ndarray]
     stats: dict[str, Any] = field(default_factory=dict)
     tags: list[dict[str, Any]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    task: str = ""
 
     def save(self, folder: str | Path) -> Path:
         """Write ``grid.npz`` (arrays) and ``grid.json`` (names, tags, stats) into ``folder``."""
@@ -64,7 +66,13 @@ class ConnectivityGrid:
         arrays.update({f"matrix_{k}": v for k, v in self.matrices.items()})
         arrays.update({f"endpoint_{k}": v for k, v in self.endpoint_metrics.items()})
         np.savez(folder / "grid.npz", **arrays)
-        meta = {"names": self.names, "tags": self.tags, "stats": self.stats}
+        meta = {
+            "names": self.names,
+            "tags": self.tags,
+            "stats": self.stats,
+            "paths": self.paths,
+            "task": self.task,
+        }
         (folder / "grid.json").write_text(json.dumps(meta, indent=1, default=str))
         return folder
 
@@ -93,6 +101,8 @@ class ConnectivityGrid:
                 endpoint_metrics=part("endpoint_"),
                 stats=meta["stats"],
                 tags=meta["tags"],
+                paths=meta.get("paths", []),
+                task=meta.get("task", ""),
             )
 
 
@@ -158,6 +168,8 @@ def connectivity_grid(
         stats=stats,
         endpoint_metrics={m: v[:n] for m, v in values.items()},
         tags=[dict(c.tags) for c in spec.anchors],
+        paths=[str(c.path.resolve()) for c in spec.anchors],
+        task=spec.task.name,
     )
 
 

@@ -157,6 +157,7 @@ def cosine_similarities(gram: ArrayLike) -> np.ndarray:
     norms = np.sqrt(np.clip(np.diag(g), 0.0, None))
     with np.errstate(divide="ignore", invalid="ignore"):
         cosines = g / np.outer(norms, norms)
+    np.fill_diagonal(cosines, 1.0)  # exactly, not G_ii / sqrt(G_ii)^2
     cosines[norms == 0, :] = np.nan
     cosines[:, norms == 0] = np.nan
     return np.clip(cosines, -1.0, 1.0)

@@ -10,6 +10,7 @@ from weightscape.cli.options import (
     add_eval_options,
     add_space_options,
     add_task_options,
+    settings_from_args,
     space_from_args,
     task_from_args,
 )
@@ -119,7 +120,6 @@ def add_interpolate(sub) -> None:
 def run_interpolate(args: argparse.Namespace) -> None:
     from weightscape.analyses.interpolation import walk_path
     from weightscape.evaluation.engine import Engine
-    from weightscape.evaluation.evaluator import EvalSettings
     from weightscape.report.walk_outputs import format_table, write_walk
     from weightscape.runtime.store import ResultStore
 
@@ -130,7 +130,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
         anchors,
         task,
         space=space_from_args(args),
-        settings=EvalSettings(batch_size=args.batch_size, max_length=args.max_length),
+        settings=settings_from_args(args),
         device=args.device,
         tokenizer=args.tokenizer,
     )
@@ -210,7 +210,6 @@ def add_grid(sub) -> None:
 def run_grid(args: argparse.Namespace) -> None:
     from weightscape.analyses.grid_study import run_grid_study
     from weightscape.evaluation.engine import EngineSpec
-    from weightscape.evaluation.evaluator import EvalSettings
     from weightscape.runtime.executor import get_executor
     from weightscape.runtime.store import ResultStore
 
@@ -219,7 +218,7 @@ def run_grid(args: argparse.Namespace) -> None:
         tuple(zoo),
         task_from_args(args),
         space=space_from_args(args),
-        settings=EvalSettings(batch_size=args.batch_size, max_length=args.max_length),
+        settings=settings_from_args(args),
         device=args.device,
         tokenizer=args.tokenizer or zoo.tokenizer,
     )
@@ -241,6 +240,108 @@ def run_grid(args: argparse.Namespace) -> None:
         f"{s['unique_points']} distinct, in {s['seconds']} s"
     )
     print(f"wrote {args.out}: " + ", ".join(sorted(p.name for p in files)))
+
+
+def add_basins(sub) -> None:
+    """``weightscape basins``: cluster a grid and relate the clusters to diagnostics."""
+    p = sub.add_parser(
+        "basins",
+        help="cluster a grid's models and test what the clusters "
+        "predict (diagnostic accuracy, sharpness)",
+    )
+    p.add_argument("grid", type=Path, help="folder written by `weightscape grid`")
+    p.add_argument(
+        "--zoo",
+        type=Path,
+        default=None,
+        help="zoo manifest (default: the checkpoint paths recorded in the grid)",
+    )
+    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
+    p.add_argument("--matrix", default="loss_convexity_gap", help="grid matrix to cluster on")
+    p.add_argument("--k", type=int, default=None, help="clusters (default: by eigengap)")
+    p.add_argument("--delta", type=float, default=None, help="affinity length scale")
+    p.add_argument(
+        "--diagnostic",
+        action="append",
+        default=[],
+        help="task each model is evaluated on whole (repeatable), e.g. "
+        "hans_like_lexical_overlap_non_entailing",
+    )
+    p.add_argument(
+        "--sharpness-steps",
+        type=int,
+        default=0,
+        help="epsilon-sharpness ascent steps per model on the --task subset "
+        "(0: skip; Juneja et al. use 8192)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="default: GRID/basins")
+    add_task_options(p, default_split="validation")
+    add_eval_options(p)
+    p.set_defaults(run=run_basins)
+
+
+def run_basins(args: argparse.Namespace) -> None:
+    from weightscape.analyses.basin_study import run_basin_study
+    from weightscape.analyses.connectivity import ConnectivityGrid
+    from weightscape.data import load_task
+    from weightscape.evaluation.engine import EngineSpec
+    from weightscape.runtime.store import ResultStore
+
+    grid = ConnectivityGrid.load(args.grid)
+    zoo = _grid_zoo(args, grid)
+    out = args.out or args.grid / "basins"
+    spec = EngineSpec(
+        tuple(zoo),
+        task_from_args(args),
+        settings=settings_from_args(args),
+        device=args.device,
+        tokenizer=args.tokenizer or zoo.tokenizer,
+    )
+    diagnostics = [load_task(name) for name in args.diagnostic]
+    analysis, files = run_basin_study(
+        grid,
+        spec,
+        out,
+        diagnostics=diagnostics,
+        label_map=args.label_map,
+        matrix=args.matrix,
+        k=args.k,
+        delta=args.delta,
+        sharpness_steps=args.sharpness_steps,
+        store=ResultStore(args.store or args.grid / "results.sqlite"),
+        progress=not args.no_progress,
+    )
+    print(
+        f"{analysis.k} clusters on {analysis.matrix} (delta {analysis.delta:.4g}): "
+        + ", ".join(f"{n}={c}" for n, c in zip(analysis.names, analysis.labels, strict=True))
+    )
+    for metric, corr in analysis.correlations.items():
+        r2 = analysis.regressions[metric]["r2"]
+        print(
+            f"  {metric}: Pearson r {corr['pearson_r']:.3f} with the centroid margin, "
+            f"membership R^2 {r2:.3f}"
+        )
+    print(f"wrote {out}: " + ", ".join(sorted(p.name for p in files)))
+
+
+def _grid_zoo(args: argparse.Namespace, grid):
+    from weightscape.errors import WeightscapeError
+    from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.zoo import Zoo
+
+    if args.zoo is not None:
+        zoo = Zoo.from_manifest(args.zoo)
+        return Zoo([zoo[name] for name in grid.names], base=zoo.base, tokenizer=zoo.tokenizer)
+    if not grid.paths:
+        raise WeightscapeError(
+            f"The grid in '{args.grid}' records no checkpoint paths; give --zoo."
+        )
+    return Zoo(
+        [
+            Checkpoint.from_path(p, name=n, tags=t)
+            for p, n, t in zip(grid.paths, grid.names, grid.tags, strict=True)
+        ]
+    )
 
 
 def _checkpoint(path: Path):

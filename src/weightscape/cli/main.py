@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_finetune(sub)
     commands.add_interpolate(sub)
     commands.add_grid(sub)
+    commands.add_basins(sub)
     commands.add_demo(sub)
     return parser
 

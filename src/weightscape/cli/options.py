@@ -59,12 +59,27 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-length", type=int, default=128, help="truncate inputs to N tokens")
     group.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda, cuda:N")
     group.add_argument(
+        "--label-map",
+        default=None,
+        help="map model classes to the task's, e.g. mnli_to_hans (3-class NLI "
+        "models on 2-class diagnostics)",
+    )
+    group.add_argument(
         "--store",
         type=Path,
         default=None,
         help="results store (SQLite); default: OUT/results.sqlite",
     )
     group.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def settings_from_args(args: argparse.Namespace):
+    """The EvalSettings the options describe."""
+    from weightscape.evaluation.evaluator import EvalSettings
+
+    return EvalSettings(
+        batch_size=args.batch_size, max_length=args.max_length, label_map=args.label_map
+    )
 
 
 def add_space_options(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ Light to import: numpy only; pandas, pyarrow and ``datasets`` load when a table 
 
 from __future__ import annotations
 
+from weightscape.data import generated as _generated  # noqa: F401 (registers generated tasks)
 from weightscape.data.builtin import BUILTIN_TASKS, BuiltinTask, load_builtin, load_task
 from weightscape.data.splits import split, subset
 from weightscape.data.tables import load_table_task

@@ -14,7 +14,9 @@ numeric, that is the file's id minus one) or, for ``bbc_news``, positions in the
 sorted by (topic, file name). None of these sets has official splits; use
 :func:`weightscape.data.split`.
 
-A new built-in is one function decorated with :func:`register_builtin`.
+Generated tasks (the MNLI-like NLI set and its HANS-like diagnostics) register themselves from
+:mod:`weightscape.data.generated`. A new built-in is one function decorated with
+:func:`register_builtin`.
 """
 
 from __future__ import annotations

@@ -203,7 +203,7 @@ def generate_mnli_like(n: int, seed: int = 0, hard_fraction: float = 0.1) -> Tas
     Classes are balanced to within one pair (entailment and contradiction get ``round(n / 3)``
     each). Entailing pairs come from construction families that keep every hypothesis word in
     the premise (dropping a modifier, a conjunct, a relative clause; passive to active; factive
-    embedding) plus a fifth or so that paraphrase (hypernyms, synonyms, active to passive).
+    embedding) plus about a quarter that paraphrase (hypernyms, synonyms, active to passive).
     Non-entailing pairs mostly add or change words (an unrelated event, an added modifier,
     negation, antonyms, "no one"), except the hard families (argument swap, non-factive
     embedding, conditional, ...), which keep full overlap.
@@ -224,7 +224,9 @@ def generate_mnli_like(n: int, seed: int = 0, hard_fraction: float = 0.1) -> Tas
     return _to_task("mnli_like", pairs, MNLI_LABELS)
 
 
-def hans_like_pairs(heuristic: str, n_per_label: int, seed: int = 0) -> list[NliPair]:
+def hans_like_pairs(
+    heuristic: str, n_per_label: int, seed: int = 0, exclude: Task | None = None
+) -> list[NliPair]:
     """The pairs of :func:`generate_hans_like`, with their trees and subcase names."""
     if heuristic not in HEURISTICS:
         raise unknown_name_error("HANS heuristic", str(heuristic), HEURISTICS)
@@ -235,10 +237,13 @@ def hans_like_pairs(heuristic: str, n_per_label: int, seed: int = 0) -> list[Nli
         subcases = [s for s in HANS_TEMPLATES if s.group == heuristic and s.label == label]
         quotas += _allocate(subcases, int(n_per_label))
     # One stream per heuristic, so the three sets of a suite are drawn independently.
-    return _draw(quotas, np.random.default_rng([seed, 1 + HEURISTICS.index(heuristic)]))
+    rng = np.random.default_rng([seed, 1 + HEURISTICS.index(heuristic)])
+    return _draw(quotas, rng, _pair_set(exclude))
 
 
-def generate_hans_like(heuristic: str, n_per_label: int, seed: int = 0) -> Task:
+def generate_hans_like(
+    heuristic: str, n_per_label: int, seed: int = 0, exclude: Task | None = None
+) -> Task:
     """Generate a HANS-like diagnostic task for one heuristic of McCoy et al. (2019).
 
     Every hypothesis satisfies the heuristic, so a model that follows it predicts entailment
@@ -252,25 +257,30 @@ def generate_hans_like(heuristic: str, n_per_label: int, seed: int = 0) -> Task:
         heuristic: One of :data:`HEURISTICS`.
         n_per_label: Pairs per label; the task has ``2 * n_per_label`` rows.
         seed: Seed of the draws.
+        exclude: A pair task (the training set) whose (premise, hypothesis) pairs must not
+            reappear here. A few would otherwise: the MNLI-like hard families include HANS's
+            argument swap and passive.
 
     Raises:
         WeightscapeError: For an unknown heuristic or invalid counts.
     """
-    pairs = hans_like_pairs(heuristic, n_per_label, seed)
+    pairs = hans_like_pairs(heuristic, n_per_label, seed, exclude)
     return _to_task(f"hans_like_{heuristic}", pairs, HANS_LABELS)
 
 
-def hans_like_suite(n_per_label: int, seed: int = 0) -> dict[str, Task]:
+def hans_like_suite(
+    n_per_label: int, seed: int = 0, exclude: Task | None = None
+) -> dict[str, Task]:
     """All HANS-like tasks and their halves, keyed by task name.
 
     Keys: ``hans_like_<heuristic>`` (both labels), ``hans_like_<heuristic>_entailing`` and
     ``hans_like_<heuristic>_non_entailing`` for each heuristic. Juneja et al. score reliance on
     a heuristic by accuracy on the non-entailing half. The halves keep the two-label set and the
-    ids of the whole task.
+    ids of the whole task. ``exclude`` is passed to :func:`generate_hans_like`.
     """
     suite: dict[str, Task] = {}
     for heuristic in HEURISTICS:
-        task = generate_hans_like(heuristic, n_per_label, seed)
+        task = generate_hans_like(heuristic, n_per_label, seed, exclude)
         suite[task.name] = task
         for label, suffix in ((ENTAILMENT, "entailing"), (NON_ENTAILMENT, "non_entailing")):
             rows = np.flatnonzero(task.labels == label)
@@ -308,9 +318,13 @@ def _allocate(families: list[Template], total: int) -> list[tuple[Template, int]
     return list(zip(families, counts.tolist(), strict=True))
 
 
-def _draw(quotas: Iterable[tuple[Template, int]], rng: np.random.Generator) -> list[NliPair]:
-    """Draw each family's quota of distinct pairs, then shuffle them all."""
-    draw, seen, pairs = Draw(rng), set(), []
+def _draw(
+    quotas: Iterable[tuple[Template, int]],
+    rng: np.random.Generator,
+    exclude: frozenset[tuple[str, str]] = frozenset(),
+) -> list[NliPair]:
+    """Draw each family's quota of distinct pairs not in ``exclude``, then shuffle them all."""
+    draw, seen, pairs = Draw(rng), set(exclude), []
     for family, count in quotas:
         made, attempts = 0, 0
         while made < count:
@@ -330,6 +344,16 @@ def _draw(quotas: Iterable[tuple[Template, int]], rng: np.random.Generator) -> l
                 pairs.append(pair)
                 made += 1
     return [pairs[i] for i in rng.permutation(len(pairs))]
+
+
+def _pair_set(task: Task | None) -> frozenset[tuple[str, str]]:
+    if task is None:
+        return frozenset()
+    if task.text_b is None:
+        raise WeightscapeError(
+            f"The 'exclude' task must hold sentence pairs; '{task.name}' has no text_b."
+        )
+    return frozenset(zip(task.text_a, task.text_b, strict=True))
 
 
 def _to_task(name: str, pairs: list[NliPair], label_names: tuple[str, ...]) -> Task:

@@ -1,4 +1,4 @@
-"""The lexicon and phrase-structure helpers behind the generated NLI sets in :mod:`.nli`.
+"""Lexicon, phrase-structure helpers and templates behind the generated NLI data of :mod:`.nli`.
 
 No NLI corpus can be downloaded here, so MNLI-like training data and HANS-like diagnostics
 (McCoy et al. 2019) are built from templates over one small lexicon. Sentences are built as
@@ -6,9 +6,10 @@ phrase-structure trees (nested tuples ``(label, *children)`` with words as leave
 to text, so that a template's structure is known: the constituent heuristic ("the hypothesis is
 a subtree of the premise's parse") can then be checked exactly, not guessed from the string.
 
-The vocabulary follows HANS (human nouns, past-tense verbs, a few function words), which is also
-what the MNLI-like set uses: HANS tests MNLI models on MNLI-like words, and only its
-constructions are new.
+Each template is a function ``(Draw) -> (premise tree, hypothesis tree)``; :mod:`.nli` gives
+them labels and weights. The vocabulary follows HANS (human nouns, past-tense verbs, a few
+function words), which is also what the MNLI-like set uses: HANS tests MNLI models on MNLI-like
+words, and only its constructions are new.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ T = TypeVar("T")
 
 Tree = tuple[Union[str, "Tree"], ...]
 """A phrase-structure tree ``(label, *children)``; a child is a word or a tree."""
+Pair = tuple[Tree, Tree]
+"""A (premise, hypothesis) pair of trees, as every template returns."""
 
 
 class Verb(NamedTuple):
@@ -50,8 +53,9 @@ TRANSITIVE = tuple(
 )  # fmt: skip
 # Transitive verbs whose object can be left out ("The doctor called."): understood objects and
 # the NP/Z garden paths of HANS need them.
-OPTIONAL_OBJECT = tuple(v for v in TRANSITIVE if v.past in {"called", "helped", "paid", "visited",
-                                                              "watched", "left"})  # fmt: skip
+OPTIONAL_OBJECT = tuple(
+    v for v in TRANSITIVE if v.past in {"called", "helped", "paid", "visited", "watched", "left"}
+)
 INTRANSITIVE = tuple(
     Verb(*forms.split())
     for forms in (
@@ -179,36 +183,42 @@ class Draw:
 
     def event(self, subject: str, obj: str | None) -> Tree:
         """A random clause: ``subject`` with a transitive verb on ``obj``, or intransitive."""
-        verb = self.verb(obj is not None)
-        return clause(the(subject), verb.past, None if obj is None else the(obj))
+        return clause(the(subject), self.verb(obj is not None).past, the(obj))
 
 
-# --- MNLI-like construction families: (premise, hypothesis) trees; labels live in .nli ---------
-# A template may return None to reject a draw (e.g. an unrelated event that reused the verb).
-
-Pair = tuple[Tree, Tree]
+# --- Phrases shared by the templates -----------------------------------------------------------
 
 
 def verb_phrase(d: Draw, obj: str | None) -> Tree:
+    """A verb phrase: a transitive verb on ``obj``, or an intransitive verb when it is None."""
     return node("VP", d.verb(obj is not None).past, the(obj))
 
 
 def someone(d: Draw) -> Tree:
+    """The hypernym of every person noun: "a person" or "someone"."""
     return node("NP", "a", "person") if d.coin() else node("NP", "someone")
 
 
 def place_pp(d: Draw) -> Tree:
+    """A locative prepositional phrase, "in the park"."""
     prep, place = d.place()
     return node("PP", prep, the(place))
 
 
 def passive(patient: str, verb: Verb, agent: str) -> Tree:
+    """ "The patient was <participle> by the agent"."""
     return node("S", the(patient), node("VP", "was", verb.participle, node("PP", "by", the(agent))))
 
 
 def two_events(d: Draw) -> tuple[Tree, Tree]:
+    """Two random clauses about four different people."""
     a, b, c, e = d.people(4)
     return d.event(a, d.maybe(b)), d.event(c, d.maybe(e))
+
+
+# --- MNLI-like construction families: (premise, hypothesis) trees; labels live in .nli ---------
+# A template may return None to reject a draw (e.g. an unrelated event that reused the verb).
+# docs/nli.md shows an example of each.
 
 
 def drop_adverb(d: Draw) -> Pair:
@@ -236,6 +246,7 @@ def drop_adjective(d: Draw) -> Pair:
 
 
 def relative_clause(d: Draw, other: str) -> Tree:
+    """A subject or object relative clause about ``other``."""
     verb = d.verb(True).past
     if d.coin():
         return node("RC", "who", node("VP", verb, the(other)))  # who saw the actor

@@ -15,6 +15,7 @@ import torch
 
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError
+from weightscape.evaluation.label_maps import get_label_map
 from weightscape.evaluation.result import PointResult
 from weightscape.metrics.classification import classification_metrics
 
@@ -25,6 +26,7 @@ class EvalSettings:
 
     batch_size: int = 64
     max_length: int = 128
+    label_map: str | None = None  # e.g. "mnli_to_hans": 3-class NLI models on 2-class HANS
 
     def __post_init__(self) -> None:
         for field_name in ("batch_size", "max_length"):
@@ -33,10 +35,16 @@ class EvalSettings:
                 raise WeightscapeError(
                     f"The '{field_name}' setting must be an int >= 1. Got {value!r} instead."
                 )
+        if self.label_map is not None:
+            get_label_map(self.label_map)  # unknown names fail here, listing the valid ones
 
-    def spec(self) -> dict[str, int]:
-        """JSON-able form for store keys."""
-        return asdict(self)
+    def spec(self) -> dict[str, int | str]:
+        """JSON-able form for store keys (the label map only when one is set, so keys of
+        unmapped evaluations stay what they were)."""
+        spec = asdict(self)
+        if self.label_map is None:
+            del spec["label_map"]
+        return spec
 
 
 def load_tokenizer(path: str | Path):
@@ -94,12 +102,14 @@ class Evaluator:
     @torch.inference_mode()
     def evaluate(self, model: torch.nn.Module) -> PointResult:
         """Loss, accuracy, macro-F1, MCC and per-example outcomes of the model as it is now."""
-        num_labels = model.config.num_labels
+        label_map = get_label_map(self.settings.label_map) if self.settings.label_map else None
+        num_labels = len(label_map.names) if label_map else model.config.num_labels
         if num_labels != self.task.num_labels:
+            mapped = f" after label map '{self.settings.label_map}'" if label_map else ""
             raise WeightscapeError(
-                f"The model has {num_labels} output labels but task '{self.task.name}' has "
-                f"{self.task.num_labels} ({', '.join(self.task.label_names)}). Evaluate on a task "
-                "with the model's label set."
+                f"The model has {num_labels} output labels{mapped} but task '{self.task.name}' "
+                f"has {self.task.num_labels} ({', '.join(self.task.label_names)}). Evaluate on a "
+                "task with the model's label set, or give a label map (e.g. mnli_to_hans)."
             )
         n = len(self.labels)
         predictions = np.empty(n, dtype=np.int64)
@@ -108,6 +118,8 @@ class Evaluator:
         labels_t = torch.as_tensor(self.labels, device=self.device)
         for idx, inputs in self.batches:
             logits = model(**inputs).logits.float()
+            if label_map is not None:
+                logits = label_map.apply(logits)
             log_probs = torch.log_softmax(logits, dim=-1)
             true = labels_t[torch.as_tensor(idx, device=self.device)]
             lp_true = log_probs.gather(1, true[:, None])[:, 0]

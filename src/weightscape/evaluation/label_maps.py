@@ -114,8 +114,12 @@ def _check_groups(groups: object) -> tuple[tuple[int, ...], ...]:
     except TypeError:
         checked = ()
     flat = [index for group in checked for index in group]
-    valid = bool(checked) and all(checked) and all(
-        isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in flat
+    valid = (
+        bool(checked)
+        and all(checked)
+        and all(
+            isinstance(i, numbers.Integral) and not isinstance(i, bool) and i >= 0 for i in flat
+        )
     )
     if not valid:
         raise WeightscapeError(

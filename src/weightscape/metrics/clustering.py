@@ -120,21 +120,30 @@ def affinity_from_distances(distances: ArrayLike, delta: float | None = None) ->
     """
     matrix = _distances(distances, "affinity_from_distances")
     if delta is None:
-        off_diagonal = matrix[np.triu_indices_from(matrix, k=1)]
-        positive = off_diagonal[off_diagonal > 0]
-        if positive.size == 0:
-            raise WeightscapeError(
-                "The 'distances' parameter of affinity_from_distances is all zeros, so no "
-                "length scale can be chosen and every model is in one cluster. Check that the "
-                "distances were measured, or give 'delta'."
-            )
-        delta = float(np.median(positive))
+        delta = default_delta(matrix)
     elif not _positive_real(delta):
         raise WeightscapeError(
             "The 'delta' parameter of affinity_from_distances must be a finite number > 0 or "
             f"None. Got {delta!r} instead."
         )
     return np.exp(-(matrix**2) / (2.0 * float(delta) ** 2))
+
+
+def default_delta(distances: ArrayLike) -> float:
+    """The median of the positive off-diagonal distances: the default affinity length scale.
+
+    >>> default_delta([[0.0, 0.0, 2.0], [0.0, 0.0, 4.0], [2.0, 4.0, 0.0]])
+    3.0
+    """
+    matrix = _distances(distances, "default_delta")
+    off_diagonal = matrix[np.triu_indices_from(matrix, k=1)]
+    positive = off_diagonal[off_diagonal > 0]
+    if positive.size == 0:
+        raise WeightscapeError(
+            "The distances are all zeros, so no length scale can be chosen and every model is "
+            "in one cluster. Check that the distances were measured, or give 'delta'."
+        )
+    return float(np.median(positive))
 
 
 def eigengap_k(affinity: ArrayLike, k_max: int | None = None) -> int:

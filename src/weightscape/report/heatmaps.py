@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from weightscape.report.figures import finish, pyplot
+
 
 def write_matrix_csv(matrix: np.ndarray, names: Sequence[str], path: str | Path) -> Path:
     """One row and one column per model, names in the header."""
@@ -34,10 +36,7 @@ def plot_heatmap(
 
     ``boundaries`` are positions (in the sorted order) where cluster lines are drawn.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     order = np.arange(len(names)) if order is None else np.asarray(order)
     shown = matrix[np.ix_(order, order)]
@@ -52,7 +51,4 @@ def plot_heatmap(
         ax.axhline(b - 0.5, color="white", linewidth=1.2)
         ax.axvline(b - 0.5, color="white", linewidth=1.2)
     ax.set_title(title + (f"\n(sorted by {sort_label})" if sort_label else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return Path(png)
+    return finish(fig, png)

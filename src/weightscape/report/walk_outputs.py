@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from weightscape.analyses.interpolation import METRICS, PathWalk
+from weightscape.report.figures import finish, pyplot
 
 
 def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[str, Path]:
@@ -27,10 +28,7 @@ def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[
 
 def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None) -> Path:
     """Loss and accuracy along t for one or more walks, anchors' own values marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for walk in walks:
@@ -47,10 +45,7 @@ def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None)
     axes[0].legend(fontsize=7)
     first = walks[0]
     fig.suptitle(title or f"{first.path} path on {first.task}")
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    return Path(png)
+    return finish(fig, png)
 
 
 def format_table(walk: PathWalk) -> str:

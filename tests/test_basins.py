@@ -1,0 +1,153 @@
+"""Basins end to end on a constructed zoo whose two groups are known by construction.
+
+A tiny BERT is finetuned once (model A). Its twin B computes the same function from other weights:
+the feed-forward neurons of every layer are permuted and the two attention heads swapped (the
+permutation symmetries of a transformer). Group 0 is A plus small noise (3 models), group 1 is B
+plus small noise (3 models). Lines within a group stay in one basin; lines between the groups
+cross a barrier, since averaging A with its permuted twin averages unrelated neurons.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from weightscape.analyses.basins import analyse_basins
+from weightscape.analyses.connectivity import connectivity_grid
+from weightscape.cli.main import main
+from weightscape.evaluation.engine import EngineSpec
+from weightscape.metrics import clustering_accuracy
+from weightscape.models.checkpoint import Checkpoint
+from weightscape.training.finetune import FinetuneConfig, finetune
+
+PLANTED = np.array([0, 0, 0, 1, 1, 1])
+HIDDEN, FFN, HEAD_DIM = 32, 64, 16
+
+
+def _permuted_twin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = dict(state)
+    generator = torch.Generator().manual_seed(1)
+    heads = torch.cat([torch.arange(HEAD_DIM, HIDDEN), torch.arange(0, HEAD_DIM)])
+    for layer in range(2):
+        pre = f"bert.encoder.layer.{layer}."
+        ffn = torch.randperm(FFN, generator=generator)
+        out[pre + "intermediate.dense.weight"] = state[pre + "intermediate.dense.weight"][ffn]
+        out[pre + "intermediate.dense.bias"] = state[pre + "intermediate.dense.bias"][ffn]
+        out[pre + "output.dense.weight"] = state[pre + "output.dense.weight"][:, ffn]
+        for part in ("query", "key", "value"):
+            for kind in ("weight", "bias"):
+                name = f"{pre}attention.self.{part}.{kind}"
+                out[name] = state[name][heads]
+        name = pre + "attention.output.dense.weight"
+        out[name] = state[name][:, heads]
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+def _noisy(state, seed: int, std: float = 2e-3):
+    generator = torch.Generator().manual_seed(seed)
+    return {
+        k: v + std * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
+        for k, v in state.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def planted_zoo(tiny_models, tiny_task, tmp_path_factory):
+    root = tmp_path_factory.mktemp("planted")
+    config = FinetuneConfig(name="a", base=str(tiny_models[0]), steps=120, batch_size=16, lr=1e-3)
+    trained = finetune(config, tiny_task, root / "train")[-1]
+    state = load_file(trained.path / "model.safetensors")
+    twin = _permuted_twin(state)
+    checkpoints = []
+    for i, (source, group) in enumerate([(state, 0)] * 3 + [(twin, 1)] * 3):
+        folder = root / f"g{group}-{i}"
+        shutil.copytree(trained.path, folder)
+        save_file(_noisy(source, i), str(folder / "model.safetensors"), metadata={"format": "pt"})
+        checkpoints.append(Checkpoint.from_path(folder, tags={"group": group}))
+    return checkpoints
+
+
+@pytest.fixture(scope="module")
+def planted_grid(planted_zoo, tiny_task):
+    return connectivity_grid(EngineSpec(tuple(planted_zoo), tiny_task, device="cpu"), points=5)
+
+
+def test_the_twin_computes_the_same_function(planted_zoo, planted_grid):
+    accuracy = planted_grid.endpoint_metrics["accuracy"]
+    assert accuracy.min() > 0.9  # every model, permuted or not, solves the task
+    np.testing.assert_allclose(
+        planted_grid.endpoint_metrics["loss"][:3],
+        planted_grid.endpoint_metrics["loss"][3:],
+        atol=0.02,
+    )
+
+
+def test_between_group_gaps_dominate(planted_grid):
+    gaps = planted_grid.matrices["loss_convexity_gap"]
+    same = PLANTED[:, None] == PLANTED[None, :]
+    off = ~np.eye(6, dtype=bool)
+    assert gaps[~same].min() > 10 * max(gaps[same & off].max(), 1e-4)
+
+
+def test_pipeline_returns_the_planted_groups(planted_zoo, planted_grid):
+    analysis = analyse_basins(planted_grid, planted_zoo)  # k chosen by the eigengap
+    assert analysis.k == 2
+    assert clustering_accuracy(PLANTED, analysis.labels) == 1.0
+    # The centroid margin is negative for group 0 and positive for group 1.
+    assert np.all(analysis.margin[PLANTED == 0] < 0) and np.all(analysis.margin[PLANTED == 1] > 0)
+
+
+def test_a_diagnostic_tied_to_the_groups_is_explained(planted_zoo, planted_grid):
+    diagnostic = PLANTED + 0.01 * np.arange(6)  # a measurement that follows the basin
+    analysis = analyse_basins(
+        planted_grid, planted_zoo, k=2, model_metrics={"diagnostic": diagnostic}
+    )
+    assert abs(analysis.correlations["diagnostic"]["pearson_r"]) > 0.95
+    assert analysis.regressions["diagnostic"]["r2"] > 0.99
+    table = {row["cluster"]: row for row in analysis.table}
+    assert table[0]["size"] == table[1]["size"] == 3
+    assert table[0]["metrics"]["diagnostic"]["overlap"] == 0.0
+    json.dumps(analysis.to_dict())  # everything is JSON-able
+
+
+def test_basins_command_end_to_end(planted_zoo, planted_grid, tiny_csv, tmp_path, capsys):
+    planted_grid.save(tmp_path / "grid")
+    code = main(
+        [
+            "basins",
+            str(tmp_path / "grid"),
+            "--task",
+            str(tiny_csv),
+            "--split",
+            "all",
+            "--diagnostic",
+            str(tiny_csv),
+            "--k",
+            "2",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--sharpness-steps",
+            "2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    out = tmp_path / "grid" / "basins"
+    for name in (
+        "basins.json",
+        "clusters.csv",
+        "clusters.md",
+        "cluster_curves.png",
+        "loss_convexity_gap_by_cluster.png",
+    ):
+        assert (out / name).is_file(), name
+    result = json.loads((out / "basins.json").read_text())
+    labels = np.array([m["cluster"] for m in result["models"]])
+    assert clustering_accuracy(PLANTED, labels) == 1.0
+    assert all(np.isfinite(m["sharpness"]) and m["sharpness"] >= 0 for m in result["models"])
+    assert "generated_accuracy" in result["models"][0]
