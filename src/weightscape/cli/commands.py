@@ -324,6 +324,62 @@ def run_basins(args: argparse.Namespace) -> None:
     print(f"wrote {out}: " + ", ".join(sorted(p.name for p in files)))
 
 
+def add_trajectories(sub) -> None:
+    """``weightscape trajectories``: basin membership of runs over their saved steps."""
+    p = sub.add_parser("trajectories", help="cluster the runs of a zoo at every saved step")
+    p.add_argument(
+        "--zoo",
+        type=Path,
+        required=True,
+        help="zoo manifest whose runs saved the same steps (finetune --save-steps)",
+    )
+    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
+    p.add_argument("--points", type=int, default=11, help="points per path, ends included")
+    p.add_argument("--matrix", default="loss_convexity_gap", help="grid matrix to cluster on")
+    p.add_argument("--k", type=int, default=2, help="clusters per step")
+    p.add_argument("--out", type=Path, default=Path("weightscape-out/trajectories"))
+    add_task_options(p, default_split="validation")
+    add_space_options(p)
+    add_eval_options(p)
+    p.set_defaults(run=run_trajectories)
+
+
+def run_trajectories(args: argparse.Namespace) -> None:
+    from weightscape.analyses.trajectories import basin_trajectories
+    from weightscape.evaluation.engine import EngineSpec
+    from weightscape.models.zoo import Zoo
+    from weightscape.report.basin_plots import plot_trajectory
+    from weightscape.runtime.store import ResultStore
+
+    zoo = Zoo.from_manifest(args.zoo)
+    spec = EngineSpec(
+        tuple(zoo)[:1],
+        task_from_args(args),
+        space=space_from_args(args),
+        settings=settings_from_args(args),
+        device=args.device,
+        tokenizer=args.tokenizer or zoo.tokenizer,
+    )
+    trajectory = basin_trajectories(
+        list(zoo),
+        spec,
+        points=args.points,
+        matrix=args.matrix,
+        k=args.k,
+        store=ResultStore(args.store or args.out / "results.sqlite"),
+        progress=not args.no_progress,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "trajectory.json").write_text(json.dumps(trajectory.to_dict(), indent=1))
+    for step, grid in trajectory.grids.items():
+        grid.save(args.out / f"grid-step-{step}")
+    plot_trajectory(trajectory, args.out / "trajectory.png")
+    print("run".ljust(24) + " ".join(f"{s:>6}" for s in trajectory.steps))
+    for run, row in zip(trajectory.runs, trajectory.labels, strict=True):
+        print(run.ljust(24) + " ".join(f"{v:>6}" for v in row))
+    print(f"wrote {args.out}: trajectory.json, trajectory.png, grid-step-*/")
+
+
 def _grid_zoo(args: argparse.Namespace, grid):
     from weightscape.errors import WeightscapeError
     from weightscape.models.checkpoint import Checkpoint

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_interpolate(sub)
     commands.add_grid(sub)
     commands.add_basins(sub)
+    commands.add_trajectories(sub)
     commands.add_demo(sub)
     return parser
 

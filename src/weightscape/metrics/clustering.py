@@ -242,6 +242,28 @@ def canonical_labels(labels: ArrayLike) -> np.ndarray:
     return rank[inverse.reshape(-1)]
 
 
+def align_labels(reference: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Rename the clusters of ``labels`` after the ``reference`` clusters they best match.
+
+    Matching is one-to-one and maximises the models shared (Hungarian); clusters left without a
+    partner get new labels after the reference's. Used to follow the same runs' basins across
+    training checkpoints, where cluster numbers are otherwise arbitrary.
+
+    >>> align_labels([0, 0, 1, 1], [1, 1, 0, 0]).tolist()
+    [0, 0, 1, 1]
+    >>> align_labels([0, 0, 0, 1], [0, 1, 2, 2]).tolist()
+    [0, 2, 1, 1]
+    """
+    ref_values, values, _, rows, cols = _matching(reference, labels, "align_labels")
+    ref_names, names = np.unique(ref_values), np.unique(values)
+    mapping = {names[c]: ref_names[r] for r, c in zip(rows, cols, strict=True)}
+    fresh = iter(range(int(ref_names.max()) + 1, int(ref_names.max()) + 1 + len(names)))
+    for name in names:
+        if name not in mapping:
+            mapping[name] = next(fresh)
+    return np.array([mapping[v] for v in values], dtype=np.int64)
+
+
 def _matching(true: ArrayLike, pred: ArrayLike, owner: str) -> tuple[np.ndarray, ...]:
     """Contingency table of two partitions and its best one-to-one matching (Hungarian)."""
     from scipy.optimize import linear_sum_assignment

@@ -74,3 +74,18 @@ def cluster_table_markdown(analysis: BasinAnalysis) -> str:
             cells.append(f"{s['mean']:.4f} ± {s['std']:.4f} (overlap {s['overlap']:.2f})")
         lines.append(f"| {row['cluster']} | {row['size']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot_trajectory(trajectory, png: str | Path) -> Path:
+    """Runs (rows) by training steps (columns), coloured by basin."""
+    plt = pyplot()
+    runs, steps = len(trajectory.runs), len(trajectory.steps)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * steps, 1.0 + 0.35 * runs))
+    ax.imshow(trajectory.labels, cmap="tab10", vmin=0, vmax=9, aspect="auto")
+    for (i, j), label in np.ndenumerate(trajectory.labels):
+        ax.text(j, i, str(label), ha="center", va="center", fontsize=8, color="white")
+    ax.set_xticks(range(steps), [str(s) for s in trajectory.steps])
+    ax.set_yticks(range(runs), trajectory.runs, fontsize=8)
+    ax.set_xlabel("training step")
+    ax.set_title("Basin of each run over training", fontsize=10)
+    return finish(fig, png)

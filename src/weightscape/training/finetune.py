@@ -170,6 +170,7 @@ def _save(
         "steps": config.steps,
         "step": step,
         "base": config.base,
+        "run": config.name,
     }
     append_to_manifest(
         out_dir / "zoo.yaml", {"name": name, "path": str(folder.relative_to(out_dir)), "tags": tags}
