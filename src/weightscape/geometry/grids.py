@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from weightscape.errors import WeightscapeError
-from weightscape.geometry._validation import check_int
+from weightscape.validation import check_int
 
 __all__ = ["even_grid", "log_extrapolation_grid", "parse_t_values"]
 

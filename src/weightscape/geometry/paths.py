@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from weightscape.errors import WeightscapeError, unknown_name_error
-from weightscape.geometry._validation import as_finite_1d
+from weightscape.validation import as_finite_1d
 
 __all__ = [
     "PATHS",

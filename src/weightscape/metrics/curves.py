@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from weightscape.errors import WeightscapeError
+from weightscape.validation import as_finite_1d
 
 __all__ = ["auc", "barrier_height", "convexity_gap"]
 
@@ -23,25 +24,11 @@ _trapezoid = getattr(np, "trapezoid", None) or np.trapz
 
 def _curve(values: ArrayLike, owner: str, higher_is_better: bool = False) -> np.ndarray:
     """Validate a curve and return it as float64, negated when higher values are better."""
-    try:
-        curve = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise WeightscapeError(
-            f"The 'values' parameter of {owner} must be a 1-D sequence of numbers. "
-            f"Got {values!r} instead."
-        ) from error
-    if curve.ndim != 1 or curve.size < 2:
-        got = f"shape {curve.shape}" if curve.ndim != 1 else f"{curve.size} value(s)"
+    curve = as_finite_1d(values, "values", owner)
+    if np.ndim(values) == 0 or curve.size < 2:
         raise WeightscapeError(
             f"The 'values' parameter of {owner} must be a 1-D sequence of at least 2 numbers "
-            f"(t = 0 and t = 1). Got {got} instead."
-        )
-    bad = np.flatnonzero(~np.isfinite(curve))
-    if bad.size:
-        index = int(bad[0])
-        raise WeightscapeError(
-            f"The 'values' parameter of {owner} must hold finite numbers. "
-            f"Got {curve[index]} at index {index} instead; was that point evaluated?"
+            f"(t = 0 and t = 1). Got {curve.size} value(s) instead."
         )
     return -curve if higher_is_better else curve
 

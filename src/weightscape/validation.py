@@ -1,8 +1,8 @@
-"""Checks shared by the geometry modules, with scikit-learn style messages.
+"""Argument checks shared by the pure layers (geometry, metrics), scikit-learn style messages.
 
-Geometry functions receive their arguments straight from study files and CLI flags, so every
-check raises :class:`~weightscape.errors.WeightscapeError` naming the parameter, the function and
-the value received, never an ``assert``.
+These functions receive their arguments straight from study files and CLI flags, so every check
+raises :class:`~weightscape.errors.WeightscapeError` naming the parameter, the function and the
+value received, never an ``assert``. numpy only.
 """
 
 from __future__ import annotations
