@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from weightscape.errors import WeightscapeError
+from weightscape.evaluation.keys import canonical_terms, point_spec, spec_key
 from weightscape.evaluation.result import PointResult
-from weightscape.runtime.keys import canonical_terms, point_spec, spec_key
 from weightscape.runtime.store import ResultStore
 
 A, B = "a" * 64, "b" * 64

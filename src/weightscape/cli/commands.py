@@ -208,8 +208,8 @@ def add_grid(sub) -> None:
 
 
 def run_grid(args: argparse.Namespace) -> None:
-    from weightscape.analyses.grid_study import run_grid_study
     from weightscape.evaluation.engine import EngineSpec
+    from weightscape.report.grid_report import run_grid_study
     from weightscape.runtime.executor import get_executor
     from weightscape.runtime.store import ResultStore
 
@@ -281,10 +281,10 @@ def add_basins(sub) -> None:
 
 
 def run_basins(args: argparse.Namespace) -> None:
-    from weightscape.analyses.basin_study import run_basin_study
     from weightscape.analyses.connectivity import ConnectivityGrid
     from weightscape.data import load_task
     from weightscape.evaluation.engine import EngineSpec
+    from weightscape.report.basin_report import run_basin_study
     from weightscape.runtime.store import ResultStore
 
     grid = ConnectivityGrid.load(args.grid)
@@ -432,7 +432,7 @@ def add_demo(sub) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from weightscape.analyses.demo import DemoSettings, run_demo
+    from weightscape.report.demo import DemoSettings, run_demo
 
     settings = DemoSettings() if args.steps is None else DemoSettings(steps=args.steps)
     summary = run_demo(args.out, settings, progress=not args.no_progress)

@@ -14,11 +14,11 @@ from typing import Any
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.evaluator import EvalSettings, Evaluator, load_tokenizer
+from weightscape.evaluation.keys import point_spec
 from weightscape.evaluation.result import PointResult
 from weightscape.evaluation.working_model import WorkingModel, resolve_device
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
-from weightscape.runtime.keys import point_spec
 
 
 @dataclass(frozen=True)

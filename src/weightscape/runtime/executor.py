@@ -17,8 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from weightscape.evaluation.engine import Engine, EngineSpec
+from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.result import PointResult
-from weightscape.runtime.keys import spec_key
 from weightscape.runtime.store import ResultStore
 
 Rows = Sequence[Sequence[float]] | np.ndarray

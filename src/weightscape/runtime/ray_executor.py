@@ -19,9 +19,9 @@ import numpy as np
 
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
+from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.result import PointResult
 from weightscape.runtime.executor import Evaluated, Rows
-from weightscape.runtime.keys import spec_key
 from weightscape.runtime.store import ResultStore
 
 
