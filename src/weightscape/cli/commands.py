@@ -274,6 +274,12 @@ def add_basins(sub) -> None:
         help="epsilon-sharpness ascent steps per model on the --task subset "
         "(0: skip; Juneja et al. use 8192)",
     )
+    p.add_argument(
+        "--sharpness-examples",
+        type=int,
+        default=128,
+        help="random examples of the task subset the sharpness ascent uses",
+    )
     p.add_argument("--out", type=Path, default=None, help="default: GRID/basins")
     add_task_options(p, default_split="validation")
     add_eval_options(p)
@@ -282,7 +288,7 @@ def add_basins(sub) -> None:
 
 def run_basins(args: argparse.Namespace) -> None:
     from weightscape.analyses.connectivity import ConnectivityGrid
-    from weightscape.data import load_task
+    from weightscape.data import load_task, subset
     from weightscape.evaluation.engine import EngineSpec
     from weightscape.report.basin_report import run_basin_study
     from weightscape.runtime.store import ResultStore
@@ -298,6 +304,7 @@ def run_basins(args: argparse.Namespace) -> None:
         tokenizer=args.tokenizer or zoo.tokenizer,
     )
     diagnostics = [load_task(name) for name in args.diagnostic]
+    sharpness_task = subset(spec.task, args.sharpness_examples, seed=args.subset_seed)
     analysis, files = run_basin_study(
         grid,
         spec,
@@ -308,6 +315,7 @@ def run_basins(args: argparse.Namespace) -> None:
         k=args.k,
         delta=args.delta,
         sharpness_steps=args.sharpness_steps,
+        sharpness_task=sharpness_task,
         store=ResultStore(args.store or args.grid / "results.sqlite"),
         progress=not args.no_progress,
     )

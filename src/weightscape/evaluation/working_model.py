@@ -28,6 +28,7 @@ class AnchorSet:
         self.readers = [TensorReader(c) for c in self.checkpoints]
         check_compatible(model, self.readers)
         self.hashes = [c.content_hash() for c in self.checkpoints]
+        self.index = {h: i for i, h in enumerate(self.hashes)}  # content -> reader
 
     def __len__(self) -> int:
         return len(self.checkpoints)
@@ -47,6 +48,7 @@ class WorkingModel:
         # state_dict() tensors share storage with the parameters: writing them writes the model.
         self.state = self.model.state_dict()
         self._written: dict[str, tuple] = {}
+        self._mixed: dict[ParameterSpace, frozenset[str]] = {}
 
     def anchors(self, checkpoints: Sequence[Checkpoint]) -> AnchorSet:
         """Open and check ``checkpoints`` against this model's architecture."""
@@ -74,8 +76,9 @@ class WorkingModel:
         terms = [(i, float(c)) for i, c in enumerate(coefficients) if c != 0]
         mixed = tuple((anchors.hashes[i], c) for i, c in terms)
         copied = ((anchors.hashes[reference], 1.0),)
+        mixed_names = self._mixed_names(space)
         for name, target in self.state.items():
-            recipe = mixed if space.takes_part(name) else copied
+            recipe = mixed if name in mixed_names else copied
             if self._written.get(name) == recipe:
                 continue
             self._mix_into(target, name, anchors, recipe)
@@ -88,7 +91,7 @@ class WorkingModel:
         anchors: AnchorSet,
         recipe: tuple[tuple[str, float], ...],
     ) -> None:
-        index = {h: i for i, h in enumerate(anchors.hashes)}
+        index = anchors.index
         if not recipe:  # every coefficient zero: the origin of the space
             target.zero_()
             return
@@ -100,6 +103,15 @@ class WorkingModel:
                     target.mul_(coef)
             else:
                 target.add_(source.to(target.device, target.dtype), alpha=coef)
+
+    def _mixed_names(self, space: ParameterSpace) -> frozenset[str]:
+        """Tensors the space mixes; integer tensors (index buffers) are never mixed, only
+        copied from the reference, since a fractional combination of indices means nothing."""
+        if space not in self._mixed:
+            self._mixed[space] = frozenset(
+                n for n, t in self.state.items() if t.is_floating_point() and space.takes_part(n)
+            )
+        return self._mixed[space]
 
     def forget_written(self) -> None:
         """Forget what was written (call after changing the model's weights by other means)."""
