@@ -57,6 +57,34 @@ def test_interpolate_writes_outputs_and_evaluates_both_ends(
     assert "loss barrier" in capsys.readouterr().out
 
 
+def test_interpolate_on_a_builtin_task(tiny_models, tmp_path, capsys):
+    """Built-in tasks take no table options; the generated HANS-like set needs no network."""
+    code = main(
+        [
+            "interpolate",
+            str(tiny_models[0]),
+            str(tiny_models[1]),
+            "--task",
+            "hans_like_lexical_overlap",
+            "--split",
+            "test",
+            "--subset",
+            "32",
+            "--points",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    walk = json.loads((tmp_path / "path.json").read_text())
+    assert walk["task"].startswith("hans_like_lexical_overlap")
+    assert len(walk["points"]) == 3
+
+
 def test_rerun_reuses_everything(tiny_models, tiny_csv, tmp_path):
     assert _interpolate(tiny_models, tiny_csv, tmp_path, "--points", "4") == 0
     assert _interpolate(tiny_models, tiny_csv, tmp_path, "--points", "7") == 0

@@ -173,3 +173,34 @@ def test_gram_of_hugging_face_model_folders(tiny_models):
     dense = np.stack([flat(s, names) for s in states])
     checkpoints = [Checkpoint.from_path(folder) for folder in tiny_models]
     np.testing.assert_allclose(gram_matrix(checkpoints, space), dense @ dense.T, rtol=1e-10)
+
+
+def test_task_vectors_against_a_bare_base_model(tiny_models, tmp_path):
+    """A pretrained encoder saved as BertModel has no 'bert.' prefix and no head: task vectors
+    map the names and leave the head out."""
+    from safetensors.torch import load_file, save_file
+
+    from weightscape.analyses.weight_stats import gram_matrix
+    from weightscape.models.checkpoint import Checkpoint
+
+    full = load_file(tiny_models[0] / "model.safetensors")
+    bare = {k.removeprefix("bert."): v for k, v in full.items() if k.startswith("bert.")}
+    save_file(bare, str(tmp_path / "base.safetensors"))
+    base = Checkpoint.from_path(tmp_path / "base.safetensors")
+    models = [Checkpoint.from_path(p) for p in tiny_models[1:]]
+    gram = gram_matrix(models, base=base, skip_missing_in_base=True)
+    states = [load_file(p / "model.safetensors") for p in tiny_models[1:]]
+    vectors = [
+        torch.cat(
+            [
+                (s[k].double() - full[k].double()).flatten()
+                for k in sorted(full)
+                if k.startswith("bert.") and s[k].is_floating_point()
+            ]
+        )
+        for s in states
+    ]
+    expected = torch.stack(vectors) @ torch.stack(vectors).T
+    np.testing.assert_allclose(gram, expected.numpy(), rtol=1e-10)
+    with pytest.raises(WeightscapeError, match="lacks"):
+        gram_matrix(models, base=base)  # the head has no pretrained counterpart

@@ -41,6 +41,7 @@ def gram_matrix(
     space: ParameterSpace | None = None,
     base: Checkpoint | None = None,
     chunk_rows: int | None = None,
+    skip_missing_in_base: bool = False,
 ) -> np.ndarray:
     """Inner products ``<w_i - b, w_j - b>`` of the checkpoints over the space's tensors.
 
@@ -54,6 +55,8 @@ def gram_matrix(
         space: Which tensors take part; all of them by default.
         base: Checkpoint subtracted from each model; ``None`` for raw weights.
         chunk_rows: Rows of each tensor read per step; ``None`` sizes chunks to ~64 MiB.
+        skip_missing_in_base: Leave out tensors the base lacks (a task model's new head) instead
+            of raising; base names may also lack the task model's prefix (``bert.``).
 
     Returns:
         The N x N Gram matrix, float64, symmetric positive semi-definite.
@@ -81,7 +84,7 @@ def gram_matrix(
             f"Got {chunk_rows!r} instead."
         )
     readers = [TensorReader(c) for c in models]
-    offset = TensorReader(base) if base is not None else None
+    offset = _BaseView(TensorReader(base), skip_missing_in_base) if base is not None else None
     names = _shared_names(readers, offset, space or ParameterSpace())
     gram = torch.zeros(len(readers), len(readers), dtype=torch.float64)
     for name in names:
@@ -91,12 +94,42 @@ def gram_matrix(
     return gram.numpy()
 
 
+class _BaseView:
+    """A base checkpoint seen under the finetuned models' tensor names.
+
+    A pretrained encoder saved as a bare base model names its tensors without the task model's
+    prefix (``embeddings.x`` for ``bert.embeddings.x``), and it has no classification head.
+    With ``skip_missing`` the tensors it lacks (the new head) are left out of task vectors.
+    """
+
+    def __init__(self, reader: TensorReader, skip_missing: bool) -> None:
+        self.reader, self.skip_missing = reader, skip_missing
+        self.checkpoint = reader.checkpoint
+
+    def resolve(self, name: str) -> str | None:
+        if name in self.reader:
+            return name
+        stripped = name.split(".", 1)[1] if "." in name else name
+        return stripped if stripped in self.reader else None
+
+    def __contains__(self, name: str) -> bool:
+        return self.resolve(name) is not None
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.reader.shape(self.resolve(name))
+
+    def get(self, name: str) -> torch.Tensor:
+        return self.reader.get(self.resolve(name))
+
+
 def _shared_names(
-    readers: list[TensorReader], base: TensorReader | None, space: ParameterSpace
+    readers: list[TensorReader], base: _BaseView | None, space: ParameterSpace
 ) -> list[str]:
     """Floating-point tensor names selected from the first model, checked in all the others."""
     first = readers[0]
     names = [n for n in space.select(first.keys()) if first.get(n).is_floating_point()]
+    if base is not None and base.skip_missing:
+        names = [n for n in names if n in base]
     for reader in [*readers[1:], *([base] if base else [])]:
         missing = [n for n in names if n not in reader]
         shapes = [n for n in names if n in reader and reader.shape(n) != first.shape(n)]

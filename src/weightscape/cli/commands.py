@@ -194,7 +194,7 @@ def add_grid(sub) -> None:
         "--base",
         type=Path,
         default=None,
-        help="pretrained base (for task-vector cosines); default: the zoo's base",
+        help="pretrained base folder or 'minilm' (for task-vector cosines); default: the zoo's",
     )
     p.add_argument("--points", type=int, default=11, help="points per path, ends included")
     p.add_argument("--executor", default="inprocess", choices=("inprocess", "ray"))
@@ -410,8 +410,9 @@ def _grid_zoo(args: argparse.Namespace, grid):
 
 def _checkpoint(path: Path):
     from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.pretrained import resolve_model_path
 
-    return Checkpoint.from_path(path, name="base")
+    return Checkpoint.from_path(resolve_model_path(path), name="base")
 
 
 def _zoo_from_args(args: argparse.Namespace):

@@ -20,7 +20,9 @@ def add_task_options(parser: argparse.ArgumentParser, default_split: str) -> Non
         default=None,
         help="input column(s) of a file task, comma-separated (one or a pair)",
     )
-    group.add_argument("--label-column", default="label", help="label column of a file task")
+    group.add_argument(
+        "--label-column", default=None, help="label column of a file task (default: label)"
+    )
     group.add_argument(
         "--split",
         default=default_split,
@@ -41,7 +43,9 @@ def task_from_args(args: argparse.Namespace):
     """Load, split and subset the task the options describe."""
     from weightscape.data import load_task, split, subset
 
-    options = {"label_column": args.label_column}
+    options = {}
+    if args.label_column:
+        options["label_column"] = args.label_column
     if args.text_columns:
         options["text_columns"] = tuple(c.strip() for c in args.text_columns.split(","))
     task = load_task(args.task, **options)

@@ -60,10 +60,11 @@ def run_grid_study(
 def add_weight_matrices(
     grid: ConnectivityGrid, anchors: list[Checkpoint], spec: EngineSpec, base: Checkpoint | None
 ) -> None:
-    """Euclidean distances (and task-vector cosines with a base) over the grid's space."""
-    gram = gram_matrix(anchors, spec.space, base)
-    grid.matrices["euclidean"] = euclidean_distances(gram)
+    """Euclidean distances over the grid's space; with a base, cosines of task vectors over the
+    tensors the base has (a new classification head has no pretrained counterpart)."""
+    grid.matrices["euclidean"] = euclidean_distances(gram_matrix(anchors, spec.space))
     if base is not None:
+        gram = gram_matrix(anchors, spec.space, base, skip_missing_in_base=True)
         cosines = cosine_similarities(gram)
         np.fill_diagonal(cosines, 1.0)
         grid.matrices["task_vector_cosine"] = cosines
