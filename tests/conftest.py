@@ -109,3 +109,55 @@ def tiny_csv(tmp_path_factory) -> Path:
         writer.writerow(["text", "label"])
         writer.writerows(zip(texts, labels, strict=True))
     return path
+
+
+HIDDEN, FFN, HEAD_DIM = 32, 64, 16
+
+
+def permuted_twin(state: dict) -> dict:
+    """The same function from other weights: permute the feed-forward neurons of every layer and
+    swap the two attention heads (permutation symmetries of a transformer). Averaging a model
+    with its twin averages unrelated neurons: the line between them crosses a loss barrier."""
+    import torch
+
+    out = dict(state)
+    generator = torch.Generator().manual_seed(1)
+    heads = torch.cat([torch.arange(HEAD_DIM, HIDDEN), torch.arange(0, HEAD_DIM)])
+    for layer in range(2):
+        pre = f"bert.encoder.layer.{layer}."
+        ffn = torch.randperm(FFN, generator=generator)
+        out[pre + "intermediate.dense.weight"] = state[pre + "intermediate.dense.weight"][ffn]
+        out[pre + "intermediate.dense.bias"] = state[pre + "intermediate.dense.bias"][ffn]
+        out[pre + "output.dense.weight"] = state[pre + "output.dense.weight"][:, ffn]
+        for part in ("query", "key", "value"):
+            for kind in ("weight", "bias"):
+                name = f"{pre}attention.self.{part}.{kind}"
+                out[name] = state[name][heads]
+        name = pre + "attention.output.dense.weight"
+        out[name] = state[name][:, heads]
+    return {k: v.contiguous() for k, v in out.items()}
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_models, tiny_task, tmp_path_factory):
+    """A tiny BERT finetuned on the generated task until it solves it."""
+    from weightscape.training.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(name="a", base=str(tiny_models[0]), steps=120, batch_size=16, lr=1e-3)
+    return finetune(config, tiny_task, tmp_path_factory.mktemp("trained"))[-1]
+
+
+@pytest.fixture(scope="session")
+def barrier_pair(trained_tiny, tmp_path_factory):
+    """The trained tiny model and its permuted twin: equal function, a barrier between them."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from weightscape.models.checkpoint import Checkpoint
+
+    folder = tmp_path_factory.mktemp("twin") / "twin"
+    shutil.copytree(trained_tiny.path, folder)
+    twin = permuted_twin(load_file(trained_tiny.path / "model.safetensors"))
+    save_file(twin, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return trained_tiny, Checkpoint.from_path(folder, name="twin")

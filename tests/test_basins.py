@@ -1,8 +1,8 @@
 """Basins end to end on a constructed zoo whose two groups are known by construction.
 
-A tiny BERT is finetuned once (model A). Its twin B computes the same function from other weights:
-the feed-forward neurons of every layer are permuted and the two attention heads swapped (the
-permutation symmetries of a transformer). Group 0 is A plus small noise (3 models), group 1 is B
+A tiny BERT is finetuned once (model A, fixture ``trained_tiny``). Its twin B computes the same
+function from other weights (``permuted_twin``: feed-forward neurons permuted, attention heads
+swapped). Group 0 is A plus small noise (3 models), group 1 is B
 plus small noise (3 models). Lines within a group stay in one basin; lines between the groups
 cross a barrier, since averaging A with its permuted twin averages unrelated neurons.
 """
@@ -17,35 +17,29 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import permuted_twin
 from weightscape.analyses.basins import analyse_basins
 from weightscape.analyses.connectivity import connectivity_grid
 from weightscape.cli.main import main
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.metrics import clustering_accuracy
 from weightscape.models.checkpoint import Checkpoint
-from weightscape.training.finetune import FinetuneConfig, finetune
 
 PLANTED = np.array([0, 0, 0, 1, 1, 1])
-HIDDEN, FFN, HEAD_DIM = 32, 64, 16
 
 
-def _permuted_twin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = dict(state)
-    generator = torch.Generator().manual_seed(1)
-    heads = torch.cat([torch.arange(HEAD_DIM, HIDDEN), torch.arange(0, HEAD_DIM)])
-    for layer in range(2):
-        pre = f"bert.encoder.layer.{layer}."
-        ffn = torch.randperm(FFN, generator=generator)
-        out[pre + "intermediate.dense.weight"] = state[pre + "intermediate.dense.weight"][ffn]
-        out[pre + "intermediate.dense.bias"] = state[pre + "intermediate.dense.bias"][ffn]
-        out[pre + "output.dense.weight"] = state[pre + "output.dense.weight"][:, ffn]
-        for part in ("query", "key", "value"):
-            for kind in ("weight", "bias"):
-                name = f"{pre}attention.self.{part}.{kind}"
-                out[name] = state[name][heads]
-        name = pre + "attention.output.dense.weight"
-        out[name] = state[name][:, heads]
-    return {k: v.contiguous() for k, v in out.items()}
+@pytest.fixture(scope="module")
+def planted_zoo(trained_tiny, tmp_path_factory):
+    root = tmp_path_factory.mktemp("planted")
+    state = load_file(trained_tiny.path / "model.safetensors")
+    twin = permuted_twin(state)
+    checkpoints = []
+    for i, (source, group) in enumerate([(state, 0)] * 3 + [(twin, 1)] * 3):
+        folder = root / f"g{group}-{i}"
+        shutil.copytree(trained_tiny.path, folder)
+        save_file(_noisy(source, i), str(folder / "model.safetensors"), metadata={"format": "pt"})
+        checkpoints.append(Checkpoint.from_path(folder, tags={"group": group}))
+    return checkpoints
 
 
 def _noisy(state, seed: int, std: float = 2e-3):
@@ -54,22 +48,6 @@ def _noisy(state, seed: int, std: float = 2e-3):
         k: v + std * torch.randn(v.shape, generator=generator) if v.is_floating_point() else v
         for k, v in state.items()
     }
-
-
-@pytest.fixture(scope="module")
-def planted_zoo(tiny_models, tiny_task, tmp_path_factory):
-    root = tmp_path_factory.mktemp("planted")
-    config = FinetuneConfig(name="a", base=str(tiny_models[0]), steps=120, batch_size=16, lr=1e-3)
-    trained = finetune(config, tiny_task, root / "train")[-1]
-    state = load_file(trained.path / "model.safetensors")
-    twin = _permuted_twin(state)
-    checkpoints = []
-    for i, (source, group) in enumerate([(state, 0)] * 3 + [(twin, 1)] * 3):
-        folder = root / f"g{group}-{i}"
-        shutil.copytree(trained.path, folder)
-        save_file(_noisy(source, i), str(folder / "model.safetensors"), metadata={"format": "pt"})
-        checkpoints.append(Checkpoint.from_path(folder, tags={"group": group}))
-    return checkpoints
 
 
 @pytest.fixture(scope="module")

@@ -139,7 +139,7 @@ class Engine:
             anchors, names, self.space, reference, task, self.settings, self.working.device.type
         )
         self.space_is_complete = self.keys.space_is_complete
-        tok_dir = tokenizer if tokenizer is not None else _tokenizer_dir(anchors[reference])
+        tok_dir = tokenizer if tokenizer is not None else tokenizer_dir(anchors[reference])
         self.evaluator = Evaluator(
             load_tokenizer(tok_dir), task, self.settings, device=self.working.device
         )
@@ -154,7 +154,8 @@ class Engine:
         return self.evaluator.evaluate(self.working.model)
 
 
-def _tokenizer_dir(checkpoint: Checkpoint) -> Path:
+def tokenizer_dir(checkpoint: Checkpoint) -> Path:
+    """The folder holding the checkpoint's tokenizer (its own folder, else its config's)."""
     folder = checkpoint.path if checkpoint.path.is_dir() else checkpoint.path.parent
     if any(
         (folder / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")

@@ -41,7 +41,7 @@ def point_spec(
     """The JSON-able description of one point's evaluation (stored beside its result)."""
     spec: dict[str, Any] = {
         "evaluation": evaluation,
-        "terms": canonical_terms(hashes, coefficients),
+        "terms": _terms(hashes, coefficients),
         "task": task,
         "settings": settings,
     }
@@ -49,6 +49,16 @@ def point_spec(
         spec["space"] = space
         spec["reference"] = reference_hash
     return spec
+
+
+def _terms(hashes: Sequence[str], coefficients: Any) -> Any:
+    # A grouped point (one coefficient vector per parameter group) keys each group's terms.
+    if hasattr(coefficients, "group_by"):
+        return {
+            "group_by": coefficients.group_by,
+            "groups": {g: canonical_terms(hashes, c) for g, c in coefficients.coefficients},
+        }
+    return canonical_terms(hashes, coefficients)
 
 
 def spec_key(spec: dict[str, Any]) -> str:

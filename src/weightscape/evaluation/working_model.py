@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 
 from weightscape.errors import WeightscapeError
+from weightscape.evaluation.grouped import GroupedPoint
 from weightscape.models.architecture import build_model, check_compatible
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
@@ -58,7 +59,7 @@ class WorkingModel:
     def write(
         self,
         anchors: AnchorSet,
-        coefficients: Sequence[float],
+        coefficients: Sequence[float] | GroupedPoint,
         space: ParameterSpace,
         reference: int = 0,
     ) -> None:
@@ -68,17 +69,16 @@ class WorkingModel:
         One-hot coefficients reproduce an anchor bit for bit (a plain copy, no arithmetic), and a
         tensor whose recipe has not changed since the last write is not touched again.
         """
-        if len(coefficients) != len(anchors):
-            raise WeightscapeError(
-                f"Got {len(coefficients)} coefficients for {len(anchors)} "
-                "anchors; give one coefficient per anchor."
-            )
-        terms = [(i, float(c)) for i, c in enumerate(coefficients) if c != 0]
-        mixed = tuple((anchors.hashes[i], c) for i, c in terms)
         copied = ((anchors.hashes[reference], 1.0),)
         mixed_names = self._mixed_names(space)
+        uniform = None if isinstance(coefficients, GroupedPoint) else _recipe(coefficients, anchors)
         for name, target in self.state.items():
-            recipe = mixed if name in mixed_names else copied
+            if name not in mixed_names:
+                recipe = copied
+            elif uniform is not None:
+                recipe = uniform
+            else:
+                recipe = _recipe(coefficients.for_tensor(name), anchors)
             if self._written.get(name) == recipe:
                 continue
             self._mix_into(target, name, anchors, recipe)
@@ -116,6 +116,16 @@ class WorkingModel:
     def forget_written(self) -> None:
         """Forget what was written (call after changing the model's weights by other means)."""
         self._written.clear()
+
+
+def _recipe(coefficients: Sequence[float], anchors: AnchorSet) -> tuple[tuple[str, float], ...]:
+    """The (content, coefficient) terms of one tensor's combination, zero terms dropped."""
+    if len(coefficients) != len(anchors):
+        raise WeightscapeError(
+            f"Got {len(coefficients)} coefficients for {len(anchors)} "
+            "anchors; give one coefficient per anchor."
+        )
+    return tuple((anchors.hashes[i], float(c)) for i, c in enumerate(coefficients) if c != 0)
 
 
 def resolve_device(device: str = "auto") -> str:

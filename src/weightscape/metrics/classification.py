@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -24,11 +26,16 @@ def classification_metrics(
     from sklearn.metrics import f1_score, matthews_corrcoef
 
     labels_range = list(range(num_labels))
+    with warnings.catch_warnings():
+        # Diagnostic sets often hold one class only (e.g. HANS non-entailing halves); MCC is 0
+        # there by convention and scikit-learn's warning about it would repeat for every point.
+        warnings.filterwarnings("ignore", message="A single label was found")
+        mcc = float(matthews_corrcoef(labels, predictions))
     return {
         "loss": float(np.mean(losses)),
         "accuracy": float(np.mean(labels == predictions)),
         "macro_f1": float(
             f1_score(labels, predictions, labels=labels_range, average="macro", zero_division=0)
         ),
-        "mcc": float(matthews_corrcoef(labels, predictions)),
+        "mcc": mcc,
     }

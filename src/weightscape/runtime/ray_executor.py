@@ -19,6 +19,7 @@ import numpy as np
 
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
+from weightscape.evaluation.grouped import GroupedPoint
 from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.result import PointResult
 from weightscape.runtime.executor import Evaluated, Rows
@@ -94,7 +95,7 @@ class RayExecutor:
         import torch
         from tqdm.auto import tqdm
 
-        rows = [list(map(float, r)) for r in rows]
+        rows = [r if isinstance(r, GroupedPoint) else list(map(float, r)) for r in rows]
         keys = [spec_key(spec.key_maker().spec(r)) for r in rows]
         found: dict[str, PointResult] = {}
         todo: dict[str, list[float]] = {}
@@ -151,6 +152,9 @@ def _chunks_by_first_anchor(todo: dict[str, list[float]], size: int) -> list[lis
     """Keys grouped by the first anchor with a non-zero coefficient, then cut into chunks."""
     groups: dict[int, list[str]] = defaultdict(list)
     for key, row in todo.items():
+        if isinstance(row, GroupedPoint):
+            groups[0].append(key)
+            continue
         nonzero = np.flatnonzero(np.asarray(row))
         groups[int(nonzero[0]) if len(nonzero) else -1].append(key)
     chunks = []

@@ -1,0 +1,105 @@
+"""Curve fitting, learned combinations and grouped points, on tiny models with a real barrier."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weightscape.analyses.interpolation import walk_path
+from weightscape.evaluation.engine import Engine
+from weightscape.evaluation.grouped import GroupedPoint
+from weightscape.geometry import even_grid
+from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.space import group_of
+from weightscape.training.curve_fit import CurveConfig, fit_curve
+from weightscape.training.learned_mix import CombineConfig, learn_combination
+
+
+def test_uniform_grouped_point_equals_the_plain_point(tiny_models, tiny_task):
+    a, b = (Checkpoint.from_path(p) for p in tiny_models[:2])
+    engine = Engine([a, b], tiny_task, device="cpu")
+    plain = engine.evaluate([0.3, 0.7])
+    names = list(engine.working.state)
+    groups = {group_of(n, "layer") for n in names}
+    grouped = engine.evaluate(GroupedPoint.from_mapping("layer", {g: (0.3, 0.7) for g in groups}))
+    assert grouped.metrics == plain.metrics
+    assert engine.spec(
+        GroupedPoint.from_mapping("layer", {g: (0.3, 0.7) for g in groups})
+    ) != engine.spec([0.3, 0.7])
+
+
+def test_grouped_point_mixes_each_group_with_its_own_coefficients(tiny_models, tiny_task):
+    a, b = (Checkpoint.from_path(p) for p in tiny_models[:2])
+    engine = Engine([a, b], tiny_task, device="cpu")
+    names = list(engine.working.state)
+    mapping = {g: (1.0, 0.0) for g in {group_of(n, "layer") for n in names}}
+    mapping["layer.1"] = (0.25, 0.75)
+    engine.working.write(engine.anchors, GroupedPoint.from_mapping("layer", mapping), engine.space)
+    ra, rb = TensorReader(a), TensorReader(b)
+    state = engine.working.model.state_dict()
+    inside = "bert.encoder.layer.1.attention.self.query.weight"
+    outside = "bert.encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(state[inside], 0.25 * ra.get(inside) + 0.75 * rb.get(inside))
+    torch.testing.assert_close(state[outside], ra.get(outside), rtol=0, atol=0)
+
+
+def test_grouped_point_missing_a_group_is_explained(tiny_models, tiny_task):
+    from weightscape.errors import WeightscapeError
+
+    a, b = (Checkpoint.from_path(p) for p in tiny_models[:2])
+    engine = Engine([a, b], tiny_task, device="cpu")
+    with pytest.raises(WeightscapeError, match="no coefficients for group"):
+        engine.evaluate(GroupedPoint.from_mapping("layer", {"head": (1.0, 0.0)}))
+
+
+@pytest.fixture(scope="module")
+def fitted(barrier_pair, tiny_task, tmp_path_factory):
+    a, b = barrier_pair
+    config = CurveConfig(steps=150, batch_size=16, lr=3e-3, eval_every=50, eval_ts=(0.5,))
+    anchors, history = fit_curve(
+        a, b, tiny_task, tmp_path_factory.mktemp("curve"), config=config, dev=tiny_task
+    )
+    return anchors, history
+
+
+def test_fitted_curve_avoids_the_barrier(barrier_pair, fitted, tiny_task):
+    anchors, _ = fitted
+    ts = even_grid(11)
+    line = walk_path(Engine(list(barrier_pair), tiny_task, device="cpu"), ts)
+    curve = walk_path(Engine(anchors, tiny_task, device="cpu"), ts, path="bezier")
+    assert line.summary["loss"]["barrier_height"] > 0.01  # there is a barrier to avoid
+    assert (
+        curve.curve("loss").max()
+        < line.curve("loss").max() - 0.5 * line.summary["loss"]["barrier_height"]
+    )
+    # Same endpoints, evaluated exactly: the curve starts and ends at the two models.
+    assert curve.points[0].metrics == line.points[0].metrics
+    assert curve.points[-1].metrics == line.points[-1].metrics
+
+
+def test_curve_history_and_saved_controls(fitted):
+    anchors, history = fitted
+    assert len(anchors) == 3 and (anchors[1].path / "model.safetensors").is_file()
+    evaluations = [h["eval"] for h in history if "eval" in h]
+    assert len(evaluations) == 3 and "0.5" in evaluations[-1]
+    assert np.mean([h["loss"] for h in history[-20:]]) < np.mean([h["loss"] for h in history[:20]])
+
+
+def test_learned_combination_beats_its_starting_midpoint(barrier_pair, tiny_task, tmp_path):
+    a, b = barrier_pair
+    point, _history = learn_combination(
+        a,
+        b,
+        tiny_task,
+        out_dir=tmp_path,
+        config=CombineConfig(group_by="matrix", steps=60, batch_size=16, lr=0.1),
+    )
+    engine = Engine([a, b], tiny_task, device="cpu")
+    midpoint = engine.evaluate([0.5, 0.5]).metrics["loss"]
+    learned = engine.evaluate(point).metrics["loss"]
+    assert learned < midpoint
+    assert all(
+        0.0 < c[0] < 1.0 and c[0] + c[1] == pytest.approx(1.0) for _, c in point.coefficients
+    )
+    assert (tmp_path / "combination-matrix.json").is_file()
