@@ -103,3 +103,97 @@ def test_learned_combination_beats_its_starting_midpoint(barrier_pair, tiny_task
         0.0 < c[0] < 1.0 and c[0] + c[1] == pytest.approx(1.0) for _, c in point.coefficients
     )
     assert (tmp_path / "combination-matrix.json").is_file()
+
+
+def test_curve_command(barrier_pair, tiny_csv, tmp_path, capsys):
+    from weightscape.cli.main import main
+
+    a, b = barrier_pair
+    code = main(
+        [
+            "curve",
+            str(a.path),
+            str(b.path),
+            "--task",
+            str(tiny_csv),
+            "--steps",
+            "4",
+            "--points",
+            "3",
+            "--subset",
+            "20",
+            "--batch-size-train",
+            "8",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--eval-every",
+            "2",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    for name in (
+        "curve-vs-line.png",
+        "path-curve.json",
+        "path-line.json",
+        "curve-summary.json",
+        "curve/control-1/model.safetensors",
+        "curve/curve.json",
+    ):
+        assert (tmp_path / name).is_file(), name
+    assert "highest loss" in capsys.readouterr().out
+
+
+def test_combine_command(barrier_pair, tiny_csv, tmp_path, capsys):
+    import json
+
+    from weightscape.cli.main import main
+
+    a, b = barrier_pair
+    code = main(
+        [
+            "combine",
+            str(a.path),
+            str(b.path),
+            "--task",
+            str(tiny_csv),
+            "--steps",
+            "3",
+            "--points",
+            "3",
+            "--subset",
+            "20",
+            "--batch-size-train",
+            "8",
+            "--group-by",
+            "layer,matrix",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads((tmp_path / "combine.json").read_text())
+    methods = [r["method"] for r in rows]
+    assert methods[0].startswith("linear (best t") and methods[1].startswith("better endpoint")
+    assert methods[2].startswith("learned layer-wise") and methods[3].startswith("learned matrix")
+    assert (
+        main(
+            [
+                "combine",
+                str(a.path),
+                str(b.path),
+                "--task",
+                str(tiny_csv),
+                "--group-by",
+                "layers",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )

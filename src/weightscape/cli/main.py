@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from weightscape import __version__
-from weightscape.cli import commands
+from weightscape.cli import commands, mix_commands, plane_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_grid(sub)
     commands.add_basins(sub)
     commands.add_trajectories(sub)
+    mix_commands.add_curve(sub)
+    mix_commands.add_combine(sub)
+    plane_command.add_plane(sub)
     commands.add_demo(sub)
     return parser
 

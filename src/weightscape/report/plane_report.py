@@ -1,0 +1,69 @@
+"""Contour plots of a metric over the plane through three models, and writing a plane to disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from weightscape.analyses.plane import PlaneResult
+from weightscape.report.figures import finish, pyplot
+
+PLOTTED = ("loss", "accuracy")
+# Lower loss and higher accuracy both show bright, so good regions look alike in both plots.
+COLORMAPS = {"loss": "viridis_r", "accuracy": "viridis"}
+
+
+def write_plane(result: PlaneResult, out: str | Path) -> dict[str, Path]:
+    """Write plane.npz, plane.json, plane_loss.png and plane_accuracy.png into ``out``.
+
+    Returns:
+        ``{"npz", "json", "loss", "accuracy"}`` -> the files' paths.
+    """
+    out = result.save(out)
+    files = {"npz": out / "plane.npz", "json": out / "plane.json"}
+    for metric in PLOTTED:
+        files[metric] = plot_plane(result, metric, out / f"plane_{metric}.png")
+    return files
+
+
+def plot_plane(
+    result: PlaneResult, metric: str, png: str | Path, *, title: str | None = None
+) -> Path:
+    """Filled contours of ``metric`` over the plane, the models marked, labelled and joined.
+
+    Axes are the plane's orthonormal coordinates and drawn to equal scale, so distances and
+    angles on the figure are those in weight space. Each model's label carries its own value.
+    """
+    plt = pyplot()
+
+    surface = np.ma.masked_invalid(result.surfaces[metric])
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    filled = ax.contourf(result.xs, result.ys, surface, levels=20, cmap=COLORMAPS.get(metric))
+    ax.contour(result.xs, result.ys, surface, levels=filled.levels, colors="white", linewidths=0.3)
+    fig.colorbar(filled, ax=ax, fraction=0.046, label=metric)
+    _draw_models(ax, result, metric)
+    ax.set_aspect("equal", adjustable="box")
+    ax.set_xlabel(f"u (along {result.names[1]} - {result.names[0]})")
+    ax.set_ylabel(f"v (orthogonal, toward {result.names[2]})")
+    names = ", ".join(result.names)
+    ax.set_title(title or f"{metric} on the plane through {names}\n({result.task})", fontsize=10)
+    return finish(fig, png)
+
+
+def _draw_models(ax, result: PlaneResult, metric: str) -> None:
+    xy = result.model_xy
+    triangle = np.vstack([xy, xy[:1]])
+    ax.plot(triangle[:, 0], triangle[:, 1], color="black", linewidth=0.9, linestyle="--")
+    ax.scatter(xy[:, 0], xy[:, 1], color="red", edgecolor="black", zorder=3, s=36)
+    own = result.model_metrics.get(metric)
+    for k, (name, (x, y)) in enumerate(zip(result.names, xy, strict=True)):
+        label = name if own is None else f"{name}\n{own[k]:.4g}"
+        ax.annotate(
+            label,
+            (x, y),
+            xytext=(6, 6),
+            textcoords="offset points",
+            fontsize=8,
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8},
+        )
