@@ -223,7 +223,7 @@ def test_unknown_preset_lists_the_valid_ones():
         ParameterSpace("no_head")
     message = str(info.value)
     assert "Did you mean 'no-head'?" in message
-    assert "Available: all, biases, no-head." in message
+    assert "Available: all, biases, no-head, tuned." in message
 
 
 def test_unknown_grouping_is_refused():

@@ -152,7 +152,7 @@ def test_base_with_another_label_count_gets_a_new_head(tiny_models, tmp_path):
         {"steps": 0},
         {"save_steps": (2, -1)},
         {"save_steps": (0,)},
-        {"method": "lora"},
+        {"method": "prefix"},
         {"lr": 0.0},
         {"batch_size": 0},
         {"unknown_option": 1},

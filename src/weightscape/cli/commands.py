@@ -26,9 +26,20 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def add_finetune(sub) -> None:
-    """``weightscape finetune``: train one model, save checkpoints and a zoo entry."""
+    """``weightscape finetune``: train one model (or a zoo file's runs), save checkpoints and zoo
+    entries."""
+    from weightscape.training.tuning import METHODS
+
     p = sub.add_parser("finetune", help="finetune a classifier and save checkpoints to a zoo")
-    p.add_argument("--name", required=True, help="name of the run (folder and zoo entry)")
+    p.add_argument("--name", default=None, help="name of the run (folder and zoo entry)")
+    p.add_argument(
+        "--zoo-file",
+        type=Path,
+        default=None,
+        help="YAML file describing many runs (a sweep); trains them all into OUT, skipping "
+        "finished ones. It replaces the run options above; the task options apply when it "
+        "names no task (see examples/sweep_seeds.yaml)",
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -36,19 +47,47 @@ def add_finetune(sub) -> None:
         help="zoo folder; checkpoints go to OUT/NAME/step-K, entries to OUT/zoo.yaml",
     )
     p.add_argument("--base", default="minilm", help="pretrained model folder or 'minilm'")
-    p.add_argument("--method", default="full", choices=("full", "bitfit"))
+    p.add_argument("--method", default="full", choices=METHODS)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--head-seed", type=int, default=0, help="seed of the new head's init")
     p.add_argument("--data-seed", type=int, default=0, help="seed of data order and dropout")
-    p.add_argument(
-        "--save-steps", type=_int_list, default=(), help="also save at these steps, e.g. 50,100"
+    p.add_argument("--save-steps", type=_int_list, default=(), help="also save at these steps")
+    tuning = p.add_argument_group("tuning (defaults: FinetuneConfig's)")
+    tuning.add_argument("--lora-r", type=int, default=None, help="LoRA rank (8)")
+    tuning.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (16)")
+    tuning.add_argument("--lora-dropout", type=float, default=None, help="LoRA dropout (0)")
+    tuning.add_argument("--lora-target-modules", default=None, help="comma-separated (query,value)")
+    tuning.add_argument("--adapter-bottleneck", type=int, default=None, help="adapter width (64)")
+    tuning.add_argument(
+        "--module-seed", type=int, default=None, help="seed of LoRA/adapter init (head seed)"
     )
+    tuning.add_argument(
+        "--init-noise-std", type=float, default=None, help="noise added to pretrained weights"
+    )
+    tuning.add_argument("--init-noise-seed", type=int, default=None, help="seed of that noise")
+    tuning.add_argument(
+        "--data-half", type=int, default=None, help="train on half 0 or 1 of the data"
+    )
+    tuning.add_argument("--data-half-seed", type=int, default=None, help="seed of the halves")
     p.add_argument("--no-progress", action="store_true")
     add_task_options(p, default_split="train")
     p.set_defaults(run=run_finetune)
+
+
+_FINETUNE_OPTIONAL = (
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "adapter_bottleneck",
+    "module_seed",
+    "init_noise_std",
+    "init_noise_seed",
+    "data_half",
+    "data_half_seed",
+)
 
 
 def run_finetune(args: argparse.Namespace) -> None:
@@ -57,6 +96,16 @@ def run_finetune(args: argparse.Namespace) -> None:
     from weightscape.errors import WeightscapeError
     from weightscape.training.finetune import FinetuneConfig, finetune
 
+    if args.zoo_file is not None:
+        _run_zoo_file(args)
+        return
+    if not args.name:
+        raise WeightscapeError("Give --name for one run, or --zoo-file for many.")
+    optional = {k: getattr(args, k) for k in _FINETUNE_OPTIONAL if getattr(args, k) is not None}
+    if args.lora_target_modules:
+        optional["lora_target_modules"] = tuple(
+            m.strip() for m in args.lora_target_modules.split(",") if m.strip()
+        )
     try:
         config = FinetuneConfig(
             name=args.name,
@@ -69,14 +118,29 @@ def run_finetune(args: argparse.Namespace) -> None:
             head_seed=args.head_seed,
             data_seed=args.data_seed,
             save_steps=args.save_steps,
+            **optional,
         )
     except ValidationError as err:
         raise WeightscapeError(
-            "; ".join(f"--{'-'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in err.errors())
         ) from err
     saved = finetune(config, task_from_args(args), args.out, progress=not args.no_progress)
     for checkpoint in saved:
         print(f"saved {checkpoint.name}: {checkpoint.path}")
+    print(f"zoo manifest: {args.out / 'zoo.yaml'}")
+
+
+def _run_zoo_file(args: argparse.Namespace) -> None:
+    """``finetune --zoo-file``: every run of the file; the file's task, else the task options."""
+    from weightscape.training.sweeps import expand, load_zoo_file, run_sweep
+
+    zoo_file = load_zoo_file(args.zoo_file)
+    task = zoo_file.task.load() if zoo_file.task is not None else task_from_args(args)
+    report = run_sweep(expand(zoo_file), task, args.out, progress=not args.no_progress)
+    for name in report.skipped:
+        print(f"skipped {name}: already trained")
+    for name in report.trained:
+        print(f"trained {name}")
     print(f"zoo manifest: {args.out / 'zoo.yaml'}")
 
 

@@ -89,7 +89,11 @@ def settings_from_args(args: argparse.Namespace):
 def add_space_options(parser: argparse.ArgumentParser) -> None:
     """Which tensors are mixed."""
     group = parser.add_argument_group("parameter space")
-    group.add_argument("--space", default="all", help="all, no-head or biases (default: all)")
+    group.add_argument(
+        "--space",
+        default="all",
+        help="all, no-head, biases or tuned (LoRA/adapter tensors and the head); default: all",
+    )
     group.add_argument(
         "--include",
         action="append",

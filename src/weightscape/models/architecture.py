@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.tuning_spec import apply_tuning, read_tuning_spec
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +34,10 @@ def build_model(checkpoint: Checkpoint, num_labels: int | None = None) -> torch.
     """A sequence classifier with the checkpoint's architecture (weights not loaded), in eval mode.
 
     This is the one full model a path walk builds; anchors' tensors are written into it in place.
+    A checkpoint tuned with LoRA or adapters has a ``weightscape_tuning.json`` sidecar beside its
+    ``config.json``; the model is then wrapped the same way as in training
+    (:func:`~weightscape.models.tuning_spec.apply_tuning`), so its tensor names match the
+    checkpoint's.
     """
     quiet_transformers()
     from transformers import AutoConfig, AutoModelForSequenceClassification
@@ -45,6 +50,9 @@ def build_model(checkpoint: Checkpoint, num_labels: int | None = None) -> torch.
     if num_labels is not None and config.num_labels != num_labels:
         config.num_labels = num_labels
     model = AutoModelForSequenceClassification.from_config(config)
+    spec = read_tuning_spec(config_dir)
+    if spec is not None:
+        model = apply_tuning(model, spec)
     return model.eval()
 
 

@@ -4,6 +4,13 @@ A point in weight space mixes only the tensors its parameter space selects; ever
 copied from a reference anchor. Qin et al. (2022) interpolate everything but task-specific heads in
 some settings and only the tuned parameters (adapters, biases) in others; their learned
 combinations mix per layer, per module and per matrix. Those are the presets and groupings here.
+
+The ``tuned`` preset is for models tuned with LoRA or bottleneck adapters: the tensors the method
+added (names with a ``lora_`` or ``adapter`` component) plus the classification head, i.e. exactly
+what such training changes. The head is included because it trains alongside the added modules:
+without it, t=1 on a path would pair the second model's adapters with the first model's head. The
+frozen base is left out: runs from one base share it bit for bit, so mixing it would be a no-op;
+runs with different init noise differ in it, and then it comes from the reference anchor.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ HEAD_PATTERNS = (
     r"^lm_head\.",
     r"^cls\.",
 )
-PRESETS = ("all", "no-head", "biases")
+PRESETS = ("all", "no-head", "biases", "tuned")
+# A component of the names of tensors added by LoRA (peft) or by our bottleneck adapters.
+_TUNED = re.compile(r"(?:^|\.)(?:lora_[^.]*|adapter)\.")
 GROUPINGS = ("layer", "module", "matrix")
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
 _ATTENTION = re.compile(r"attention|attn|self_attn")
@@ -46,12 +55,26 @@ def is_head(name: str) -> bool:
     return any(re.search(p, name) for p in HEAD_PATTERNS)
 
 
+def is_tuning_module(name: str) -> bool:
+    """Whether ``name`` is a tensor added by LoRA or a bottleneck adapter.
+
+    >>> is_tuning_module("bert.encoder.layer.0.attention.self.query.lora_A.default.weight")
+    True
+    >>> is_tuning_module("bert.encoder.layer.0.output.adapter.up.bias")
+    True
+    >>> is_tuning_module("bert.encoder.layer.0.attention.self.query.base_layer.weight")
+    False
+    """
+    return _TUNED.search(name) is not None
+
+
 @dataclass(frozen=True)
 class ParameterSpace:
     """A selection of tensors and a grouping of them.
 
     Attributes:
-        preset: ``all`` tensors, ``no-head`` (all but the classification head) or ``biases``.
+        preset: ``all`` tensors, ``no-head`` (all but the classification head), ``biases``, or
+            ``tuned`` (tensors added by LoRA or adapters, plus the head).
         include: Regular expressions; when given, only names matching one of them take part.
         exclude: Regular expressions; names matching one of them never take part.
         group_by: ``layer`` (one group per transformer layer, plus embeddings, pooler, head),
@@ -84,6 +107,8 @@ class ParameterSpace:
             return False
         if self.preset == "biases" and not name.endswith("bias"):
             return False
+        if self.preset == "tuned" and not (is_tuning_module(name) or is_head(name)):
+            return False
         if self.include and not any(re.search(p, name) for p in self.include):
             return False
         return not any(re.search(p, name) for p in self.exclude)
@@ -92,6 +117,13 @@ class ParameterSpace:
         """The names that take part, in their given order; errors if none does."""
         names = list(names)
         chosen = [n for n in names if self.takes_part(n)]
+        if self.preset == "tuned" and not any(map(is_tuning_module, chosen)):
+            raise WeightscapeError(
+                f"The parameter space {self.describe()} selects tensors added by LoRA or "
+                f"adapters, and none of the model's {len(names)} tensors is one: the model was "
+                "not tuned with --method lora or adapter. Choose the preset all, no-head or "
+                "biases."
+            )
         if not chosen:
             raise WeightscapeError(
                 f"The parameter space {self.describe()} selects none of the model's "

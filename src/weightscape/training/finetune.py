@@ -1,10 +1,17 @@
 """Finetune a sequence classifier from a pretrained checkpoint, building a zoo.
 
-Two seeds are kept apart because they are the factors connectivity studies vary one at a time:
-``head_seed`` initialises the new classification head (and any other newly initialised module),
-``data_seed`` orders the training data (and drives dropout). Full finetuning and BitFit (only
-biases and the head train, Ben Zaken et al. 2022) are supported. Checkpoints are saved as
-safetensors model directories at chosen steps, each with an entry in the output's ``zoo.yaml``.
+Seeds are kept apart because they are the factors connectivity studies vary one at a time:
+``head_seed`` initialises the new classification head, ``module_seed`` the modules LoRA or
+adapters add (it follows ``head_seed`` unless given), ``init_noise_seed`` draws optional Gaussian
+noise added to the pretrained weights (``init_noise_std``), and ``data_seed`` orders the training
+data (and drives dropout); ``data_half`` trains on one of two disjoint, seeded halves of the data.
+Methods (:mod:`weightscape.training.tuning`): full finetuning, BitFit (biases and the head), LoRA
+and bottleneck adapters (the added modules and the head).
+
+Checkpoints are saved as safetensors model directories at chosen steps, each with an entry in the
+output's ``zoo.yaml``. A LoRA or adapter checkpoint holds the whole model (frozen base, added
+tensors, head) plus a ``weightscape_tuning.json`` sidecar from which the engine rebuilds the same
+architecture (:mod:`weightscape.models.tuning_spec`).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,18 +29,28 @@ from weightscape.data import Task
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import is_head
+from weightscape.models.tuning_spec import AdapterSpec, LoraSpec, TuningSpec, write_tuning_spec
 from weightscape.models.zoo import append_to_manifest
+from weightscape.training.batches import training_batches
+from weightscape.training.tuning import METHODS, MethodName
 
-METHODS = ("full", "bitfit")
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["METHODS", "FinetuneConfig", "finetune", "half_of", "initial_model"]
 
 
 class FinetuneConfig(BaseModel):
-    """Hyperparameters of one finetuning run."""
+    """Hyperparameters of one finetuning run.
+
+    ``lora_*`` options apply to ``method: lora`` and ``adapter_*`` to ``method: adapter``; the
+    others ignore them (so one sweep can vary the method over shared settings).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     base: str = "minilm"
-    method: Literal["full", "bitfit"] = "full"
+    method: MethodName = "full"
     steps: int = Field(100, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(5e-5, gt=0)
@@ -42,6 +59,16 @@ class FinetuneConfig(BaseModel):
     max_length: int = Field(64, ge=8)
     head_seed: int = 0
     data_seed: int = 0
+    module_seed: int | None = None
+    init_noise_std: float = Field(0.0, ge=0)
+    init_noise_seed: int = 0
+    data_half: Literal[0, 1] | None = None
+    data_half_seed: int = 0
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: float = Field(16.0, gt=0)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
+    adapter_bottleneck: int = Field(64, ge=1)
     save_steps: tuple[int, ...] = ()
 
     @field_validator("save_steps")
@@ -50,6 +77,23 @@ class FinetuneConfig(BaseModel):
         if any(s < 1 for s in steps):
             raise ValueError("save steps must be >= 1")
         return tuple(sorted(set(steps)))
+
+    def tuning_spec(self) -> TuningSpec | None:
+        """The modules this run adds to the model (None for full finetuning and BitFit)."""
+        if self.method == "lora":
+            return LoraSpec(
+                r=self.lora_r,
+                alpha=self.lora_alpha,
+                dropout=self.lora_dropout,
+                target_modules=self.lora_target_modules,
+            )
+        if self.method == "adapter":
+            return AdapterSpec(bottleneck=self.adapter_bottleneck)
+        return None
+
+    def effective_module_seed(self) -> int:
+        """The seed of the added modules: ``module_seed``, else ``head_seed``."""
+        return self.head_seed if self.module_seed is None else self.module_seed
 
 
 def finetune(
@@ -64,15 +108,26 @@ def finetune(
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
+    from weightscape.training.tuning import mark_trainable
+
     out_dir = Path(out_dir)
-    model, tokenizer = _load_base(config, train)
-    params = _trainable(model, config.method)
+    dataset = train.name
+    if config.data_half is not None:
+        train = half_of(train, config.data_half, seed=config.data_half_seed)
+    model, tokenizer = initial_model(config, train)
+    params = mark_trainable(model, config.method)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(
         optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps
     )
     torch.manual_seed(config.data_seed)  # dropout follows the data seed, not the head seed
-    batches = _batches(tokenizer, train, config)
+    batches = training_batches(
+        tokenizer,
+        train,
+        batch_size=config.batch_size,
+        max_length=config.max_length,
+        seed=config.data_seed,
+    )
     save_at = {s for s in config.save_steps if s <= config.steps} | {config.steps}
     saved, log = [], []
     model.train()
@@ -86,9 +141,39 @@ def finetune(
         optimizer.zero_grad(set_to_none=True)
         log.append({"step": step, "loss": loss.item()})
         if step in save_at:
-            saved.append(_save(model, tokenizer, config, train, out_dir, step))
+            saved.append(_save(model, tokenizer, config, dataset, out_dir, step))
     _write_log(out_dir / config.name / "train_log.json", config, log, time.perf_counter() - start)
     return saved
+
+
+def initial_model(config: FinetuneConfig, train: Task) -> tuple[torch.nn.Module, Any]:
+    """The model a run starts from, and its tokenizer: the pretrained base with a new head,
+    init noise when asked, and the method's new modules, each drawn from its own seed."""
+    from weightscape.models.tuning_spec import apply_tuning
+    from weightscape.training.tuning import add_init_noise, init_new_modules
+
+    model, tokenizer = _load_base(config, train)
+    add_init_noise(model, config.init_noise_std, config.init_noise_seed)
+    spec = config.tuning_spec()
+    if spec is not None:
+        model = apply_tuning(model, spec)
+        init_new_modules(model, config.effective_module_seed())
+    return model, tokenizer
+
+
+def half_of(task: Task, half: int, seed: int = 0) -> Task:
+    """One of two disjoint halves of ``task`` (a seeded permutation), rows in original order.
+
+    >>> from weightscape.data import make_task
+    >>> task = make_task("toy", [f"t{i}" for i in range(5)], [0, 1, 0, 1, 0], ("a", "b"))
+    >>> [len(half_of(task, h)) for h in (0, 1)]
+    [2, 3]
+    """
+    if half not in (0, 1):
+        raise WeightscapeError(f"The 'half' parameter of half_of must be 0 or 1. Got {half!r}.")
+    order = np.random.default_rng(seed).permutation(len(task))
+    rows = order[: len(task) // 2] if half == 0 else order[len(task) // 2 :]
+    return task.select(np.sort(rows), name=f"{task.name}:half{half}")
 
 
 def _load_base(config: FinetuneConfig, train: Task):
@@ -127,55 +212,49 @@ def _load_base(config: FinetuneConfig, train: Task):
     return model, tokenizer
 
 
-def _trainable(model, method: str) -> list:
-    params = []
-    for name, param in model.named_parameters():
-        train = method == "full" or name.endswith("bias") or is_head(name)
-        param.requires_grad_(train)
-        if train:
-            params.append(param)
-    return params
-
-
-def _batches(tokenizer, train: Task, config: FinetuneConfig):
-    """Endless stream of padded batches in a data-seeded order, reshuffled every epoch."""
-    import torch
-
-    texts_b = list(train.text_b) if train.text_b is not None else None
-    encoded = tokenizer(list(train.text_a), texts_b, truncation=True, max_length=config.max_length)
-    rng = np.random.default_rng(config.data_seed)
-    labels = torch.tensor(np.asarray(train.labels), dtype=torch.long)
-    while True:
-        order = rng.permutation(len(train))
-        for start in range(0, max(len(order) - config.batch_size + 1, 1), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            features = [{k: encoded[k][i] for k in encoded} for i in idx]
-            yield tokenizer.pad(features, return_tensors="pt"), labels[idx]
-
-
 def _save(
-    model, tokenizer, config: FinetuneConfig, train: Task, out_dir: Path, step: int
+    model, tokenizer, config: FinetuneConfig, dataset: str, out_dir: Path, step: int
 ) -> Checkpoint:
     folder = out_dir / config.name / f"step-{step}"
+    # The full state dict (a tuned model's base, added tensors and head) under the names the
+    # working model will have: the model is the plain HF model with modules injected in place.
     model.save_pretrained(str(folder))  # safetensors
     tokenizer.save_pretrained(str(folder))
+    spec = config.tuning_spec()
+    if spec is not None:
+        write_tuning_spec(folder, spec)
     name = config.name if step == config.steps else f"{config.name}@{step}"
-    tags = {
-        "dataset": train.name,
+    tags = {**_tags(config, dataset), "step": step}
+    append_to_manifest(
+        out_dir / "zoo.yaml", {"name": name, "path": str(folder.relative_to(out_dir)), "tags": tags}
+    )
+    return Checkpoint.from_path(folder, name=name, tags=tags)
+
+
+def _tags(config: FinetuneConfig, dataset: str) -> dict[str, Any]:
+    """The zoo tags of a run: the factors a study groups or colours models by."""
+    tags: dict[str, Any] = {
+        "dataset": dataset,
         "method": config.method,
         "head_seed": config.head_seed,
         "data_seed": config.data_seed,
         "lr": config.lr,
         "batch_size": config.batch_size,
         "steps": config.steps,
-        "step": step,
         "base": config.base,
         "run": config.name,
     }
-    append_to_manifest(
-        out_dir / "zoo.yaml", {"name": name, "path": str(folder.relative_to(out_dir)), "tags": tags}
-    )
-    return Checkpoint.from_path(folder, name=name, tags=tags)
+    if config.tuning_spec() is not None:
+        tags["module_seed"] = config.effective_module_seed()
+    if config.method == "lora":
+        tags.update(lora_r=config.lora_r, lora_alpha=config.lora_alpha)
+    if config.method == "adapter":
+        tags["adapter_bottleneck"] = config.adapter_bottleneck
+    if config.init_noise_std > 0:
+        tags.update(init_noise_std=config.init_noise_std, init_noise_seed=config.init_noise_seed)
+    if config.data_half is not None:
+        tags.update(data_half=config.data_half, data_half_seed=config.data_half_seed)
+    return tags
 
 
 def _write_log(path: Path, config: FinetuneConfig, log: list[dict], seconds: float) -> None:

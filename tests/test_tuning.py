@@ -1,0 +1,211 @@
+"""LoRA and adapters: what trains, how they start, how their checkpoints load and interpolate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+from safetensors.torch import load_file
+
+from weightscape.errors import WeightscapeError
+from weightscape.models.architecture import build_model, check_compatible
+from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.space import ParameterSpace, is_head, is_tuning_module
+from weightscape.models.tuning_spec import (
+    SIDECAR,
+    AdapterSpec,
+    LoraSpec,
+    apply_tuning,
+    read_tuning_spec,
+    spec_from_json,
+)
+from weightscape.training.finetune import FinetuneConfig, _load_base, finetune, initial_model
+from weightscape.training.tuning import METHODS, TRAINS
+
+TUNED = ("lora", "adapter")
+
+
+def _config(tiny_models, method: str, **overrides) -> FinetuneConfig:
+    settings = {
+        "name": f"{method}-run",
+        "base": str(tiny_models[0]),
+        "method": method,
+        "steps": 4,
+        "batch_size": 8,
+        "lr": 1e-2,
+        "max_length": 16,
+        "lora_r": 4,
+        "adapter_bottleneck": 8,
+    }
+    return FinetuneConfig(**{**settings, **overrides})
+
+
+def _base_name(name: str) -> str:
+    """The plain model's name of a tuned model's base tensor (peft renames LoRA'd layers)."""
+    return name.replace(".base_layer.", ".")
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_models, tiny_task, tmp_path_factory) -> dict[str, list[Checkpoint]]:
+    """Two runs (head seeds 0 and 1) per tuned method, final checkpoints only."""
+    out = tmp_path_factory.mktemp("tuned")
+    return {
+        method: [
+            finetune(
+                _config(tiny_models, method, name=f"{method}-{s}", head_seed=s), tiny_task, out
+            )[-1]
+            for s in (0, 1)
+        ]
+        for method in TUNED
+    }
+
+
+def test_every_method_has_a_training_rule():
+    assert set(TRAINS) == set(METHODS) == {"full", "bitfit", "lora", "adapter"}
+
+
+@pytest.mark.parametrize("method", TUNED)
+def test_only_the_added_modules_and_the_head_train(method, runs, tiny_models, tiny_task):
+    checkpoint = runs[method][0]
+    trained = load_file(str(checkpoint.path / "model.safetensors"))
+    base = load_file(str(tiny_models[0] / "model.safetensors"))
+    frozen = [n for n in trained if not is_tuning_module(n) and not is_head(n)]
+    assert {_base_name(n) for n in frozen} == {n for n in base if not is_head(n)}
+    for name in frozen:
+        assert torch.equal(trained[name], base[_base_name(name)]), name
+    start, _ = initial_model(_config(tiny_models, method, name=checkpoint.name), tiny_task)
+    start_state = start.state_dict()
+    moved = [n for n in trained if not torch.equal(trained[n], start_state[n])]
+    assert moved and all(is_tuning_module(n) or is_head(n) for n in moved)
+    assert any(is_tuning_module(n) for n in moved) and "classifier.weight" in moved
+    log = json.loads((checkpoint.path.parent / "train_log.json").read_text())["log"]
+    assert len({round(entry["loss"], 6) for entry in log}) > 1  # the loss changes
+
+
+@pytest.mark.parametrize("method", TUNED)
+def test_checkpoint_rebuilds_with_the_same_tensor_names(method, runs):
+    checkpoint = Checkpoint.from_path(runs[method][0].path)
+    assert read_tuning_spec(checkpoint.path).method == method
+    model = build_model(checkpoint)
+    reader = TensorReader(checkpoint)
+    assert set(model.state_dict()) == set(reader.keys())
+    check_compatible(model, [reader])
+    assert not model.training
+
+
+def _independent_model(method: str, checkpoint: Checkpoint, tiny_models, tiny_task):
+    """The trained model rebuilt without build_model: peft's own PeftModel for LoRA; the
+    training-time construction (from_pretrained + adapters) loaded strictly for adapters."""
+    state = load_file(str(checkpoint.path / "model.safetensors"))
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForSequenceClassification
+
+        plain = AutoModelForSequenceClassification.from_pretrained(str(checkpoint.path))
+        config = LoraConfig(r=4, lora_alpha=16.0, target_modules=["query", "value"])
+        model = get_peft_model(plain, config)
+        model.load_state_dict({f"base_model.model.{k}": v for k, v in state.items()}, strict=True)
+    else:
+        model, _ = initial_model(_config(tiny_models, method), tiny_task)
+        model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")  # peft's call
+@pytest.mark.parametrize("method", TUNED)
+def test_interpolation_endpoints_reproduce_each_model(method, runs, tiny_models, tiny_task):
+    from weightscape.evaluation.engine import Engine
+    from weightscape.evaluation.evaluator import Evaluator, load_tokenizer
+
+    a, b = runs[method]
+    engine = Engine([a, b], tiny_task, space=ParameterSpace("tuned"), device="cpu")
+    evaluator = Evaluator(load_tokenizer(a.path), tiny_task)
+    for coefficients, checkpoint in (((1.0, 0.0), a), ((0.0, 1.0), b)):
+        walked = engine.evaluate(coefficients)
+        alone = evaluator.evaluate(_independent_model(method, checkpoint, tiny_models, tiny_task))
+        np.testing.assert_array_equal(walked.losses, alone.losses)
+        np.testing.assert_array_equal(walked.predictions, alone.predictions)
+    middle = engine.evaluate((0.5, 0.5)).losses
+    assert np.isfinite(middle).all() and not np.array_equal(middle, walked.losses)
+
+
+@pytest.mark.parametrize("method", TUNED)
+def test_tuned_model_starts_as_the_model_it_tunes(method, tiny_models, tiny_task):
+    config = _config(tiny_models, method)
+    plain, tokenizer = _load_base(config, tiny_task)
+    tuned, _ = initial_model(config, tiny_task)
+    inputs = tokenizer(list(tiny_task.text_a[:8]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(**inputs).logits, tuned.eval()(**inputs).logits)
+
+
+@pytest.mark.parametrize("method", TUNED)
+def test_module_seed_alone_draws_the_added_modules(method, tiny_models, tiny_task):
+    def start(**seeds) -> dict[str, torch.Tensor]:
+        model, _ = initial_model(_config(tiny_models, method, **seeds), tiny_task)
+        return {n: t.clone() for n, t in model.state_dict().items()}
+
+    first, same, other = start(module_seed=3), start(module_seed=3, head_seed=1), start()
+    added = [n for n in first if is_tuning_module(n)]
+    assert all(torch.equal(first[n], same[n]) for n in added)
+    assert not torch.equal(first["classifier.weight"], same["classifier.weight"])
+    assert any(not torch.equal(first[n], other[n]) for n in added)  # module_seed follows head
+
+
+def test_init_noise_has_the_requested_std_and_its_own_seed(tiny_models, tiny_task):
+    def start(**noise) -> dict[str, torch.Tensor]:
+        model, _ = _config_model(tiny_models, tiny_task, **noise)
+        return {n: t.clone() for n, t in model.named_parameters()}
+
+    clean, noisy = start(), start(init_noise_std=0.01, init_noise_seed=1)
+    body = [n for n in clean if not is_head(n)]
+    diff = torch.cat([(noisy[n] - clean[n]).flatten() for n in body])
+    assert diff.numel() > 20_000 and abs(diff.std().item() - 0.01) < 0.0005
+    assert abs(diff.mean().item()) < 0.0005
+    assert torch.equal(noisy["classifier.weight"], clean["classifier.weight"])
+    again, other = start(init_noise_std=0.01, init_noise_seed=1), start(init_noise_std=0.01)
+    assert all(torch.equal(noisy[n], again[n]) for n in body)
+    assert not torch.equal(noisy[body[0]], other[body[0]])
+
+
+def _config_model(tiny_models, tiny_task, **overrides):
+    return initial_model(_config(tiny_models, "full", **overrides), tiny_task)
+
+
+def test_tuned_space_selects_added_tensors_and_the_head(runs):
+    names = TensorReader(runs["lora"][0]).keys()
+    chosen = ParameterSpace("tuned").select(names)
+    assert {n for n in chosen if not is_head(n)} == {n for n in names if "lora_" in n}
+    assert {"classifier.weight", "classifier.bias"} <= set(chosen)
+    plain = [_base_name(n) for n in names if not is_tuning_module(n)]
+    with pytest.raises(WeightscapeError, match="not tuned with --method lora or adapter"):
+        ParameterSpace("tuned").select(plain)
+
+
+def test_sidecar_round_trip_and_problems(runs):
+    spec = read_tuning_spec(runs["lora"][0].path)
+    assert spec == LoraSpec(r=4, alpha=16.0, dropout=0.0, target_modules=("query", "value"))
+    sidecar = json.loads((runs["adapter"][0].path / SIDECAR).read_text())
+    assert sidecar == {"method": "adapter", "bottleneck": 8, "nonlinearity": "gelu"}
+    with pytest.raises(WeightscapeError) as err:
+        spec_from_json({"method": "lora", "r": 0, "alpha": -1, "rank": 2})
+    assert all(s in str(err.value) for s in ("'rank'", "'r' must", "'alpha' must"))
+    with pytest.raises(WeightscapeError, match="one of lora, adapter"):
+        spec_from_json({"method": "prefix"})
+
+
+def test_missing_targets_are_reported(tiny_models):
+    model = build_model(Checkpoint.from_path(tiny_models[0]))
+    with pytest.raises(WeightscapeError, match="target modules"):
+        apply_tuning(model, LoraSpec(target_modules=("q_proj",)))
+    adapted = apply_tuning(build_model(Checkpoint.from_path(tiny_models[0])), AdapterSpec(4))
+    assert sum(".adapter.down.weight" in n for n in adapted.state_dict()) == 4  # 2 per layer
+
+
+def test_invalid_tuning_options_are_refused(tiny_models):
+    for bad in ({"lora_r": 0}, {"lora_dropout": 1.0}, {"adapter_bottleneck": 0}):
+        with pytest.raises(ValidationError):
+            _config(tiny_models, "lora", **bad)
