@@ -177,6 +177,8 @@ def test_combine_command(barrier_pair, tiny_csv, tmp_path, capsys):
         ]
     )
     assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "combine.png").is_file() and (tmp_path / "combine.md").is_file()
+    assert (tmp_path / "combine.png").is_file() and (tmp_path / "combine.md").is_file()
     rows = json.loads((tmp_path / "combine.json").read_text())
     methods = [r["method"] for r in rows]
     assert methods[0].startswith("linear (best t") and methods[1].startswith("better endpoint")

@@ -106,6 +106,7 @@ def run_combine_study(
             "test": line["endpoint_test"],
         },
     ]
+    alphas = {}
     for grouping in groupings:
         point, _ = learn_combination(
             a,
@@ -115,6 +116,7 @@ def run_combine_study(
             out_dir=out,
             config=config.model_copy(update={"group_by": grouping}),
         )
+        alphas[grouping] = {g: c[0] for g, c in point.coefficients}
         rows.append(
             {
                 "method": f"learned {grouping}-wise ({len(point.coefficients)} groups)",
@@ -123,7 +125,44 @@ def run_combine_study(
         )
     (out / "combine.json").write_text(json.dumps(rows, indent=1))
     (out / "combine.md").write_text(table_markdown(rows) + "\n")
+    plot_combination(rows, alphas, out / "combine.png", (a.name, b.name))
     return rows
+
+
+def plot_combination(
+    rows: list[dict[str, Any]],
+    alphas: dict[str, dict[str, float]],
+    png: Path,
+    names: tuple[str, str],
+) -> Path:
+    """Dev and test accuracy per method, and each grouping's learned weight on the first model."""
+    import numpy as np
+
+    from weightscape.report.figures import finish, pyplot
+
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = np.arange(len(rows))
+    for offset, split in ((-0.2, "dev"), (0.2, "test")):
+        left.bar(x + offset, [r[split]["accuracy"] for r in rows], width=0.4, label=split)
+    left.set_xticks(x, [r["method"].split(" (")[0] for r in rows], rotation=20, fontsize=7)
+    values = [r[s]["accuracy"] for r in rows for s in ("dev", "test")]
+    left.set_ylim(max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.01))
+    left.set_ylabel("accuracy")
+    left.legend(fontsize=7)
+    for grouping, weights in alphas.items():
+        right.plot(
+            range(len(weights)),
+            list(weights.values()),
+            marker="o",
+            markersize=3,
+            label=f"{grouping}-wise",
+        )
+    right.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
+    right.set_xlabel("group (sorted by name)")
+    right.set_ylabel(f"weight on {names[0]} (1 - weight on {names[1]})")
+    right.legend(fontsize=7)
+    return finish(fig, png)
 
 
 def _evaluate(engine: Engine, point, store: ResultStore | None) -> dict[str, float]:
