@@ -106,9 +106,16 @@ class Checkpoint:
 
 
 def _default_name(path: Path) -> str:
-    if path.is_file():
+    """The file stem, or the folder name; ``run/step-250`` (as finetune saves) is ``run@250``.
+
+    >>> _default_name(Path("zoo/rt-a/step-250"))
+    'rt-a@250'
+    """
+    if path.suffix in (".safetensors", *PICKLE_SUFFIXES):
         stem = path.stem
-        return stem if stem not in ("model", "pytorch_model") else path.parent.name
+        return stem if stem not in ("model", "pytorch_model") else _default_name(path.parent)
+    if path.name.startswith("step-") and path.parent.name:
+        return f"{path.parent.name}@{path.name.removeprefix('step-')}"
     return path.name
 
 
