@@ -111,3 +111,20 @@ def test_label_count_mismatch_is_explained(tiny_models, tokenizer_dir, tmp_path,
     engine = Engine([Checkpoint.from_path(three)] * 2, tiny_task, device="cpu")
     with pytest.raises(WeightscapeError, match="3 output labels but task 'generated' has 2"):
         engine.evaluate([1.0, 0.0])
+
+
+def test_walk_keeps_both_endpoints_when_names_collide(tiny_models, tiny_task, tmp_path):
+    """Two checkpoints with one name (e.g. two run/model folders) keep separate results."""
+    import shutil
+
+    from weightscape.analyses.interpolation import walk_path
+    from weightscape.geometry import even_grid
+
+    for i in (0, 1):
+        shutil.copytree(tiny_models[i], tmp_path / f"r{i}" / "model")
+    a, b = (Checkpoint.from_path(tmp_path / f"r{i}" / "model") for i in (0, 1))
+    assert a.name == b.name == "model"
+    walk = walk_path(Engine([a, b], tiny_task, device="cpu"), even_grid(3))
+    assert list(walk.endpoints) == ["model", "model#2"]
+    assert walk.endpoints["model"] == walk.points[0].metrics
+    assert walk.endpoints["model#2"] == walk.points[-1].metrics

@@ -83,7 +83,7 @@ def walk_path(
     evaluated = evaluate_points(
         engine, np.vstack([ends, rows]), store, progress=progress, description=f"{path} path"
     )
-    names = [c.name for c in engine.anchors.checkpoints]
+    names = unique_names([c.name for c in engine.anchors.checkpoints])
     endpoints = {names[0]: evaluated[0].result.metrics, names[-1]: evaluated[1].result.metrics}
     points = [
         WalkPoint(float(t), [float(c) for c in row], e.result.metrics, e.cached, e.key)
@@ -99,6 +99,20 @@ def walk_path(
     )
     walk.summary = summarise(ts, walk)
     return walk
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made distinct (``a``, ``a#2``) so results keyed by name never collide.
+
+    >>> unique_names(["step-150", "step-150", "b"])
+    ['step-150', 'step-150#2', 'b']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 def summarise(ts: np.ndarray, walk: PathWalk) -> dict[str, Any]:
