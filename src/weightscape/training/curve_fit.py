@@ -18,18 +18,16 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from weightscape.data import Task
-from weightscape.evaluation.engine import tokenizer_dir
-from weightscape.evaluation.evaluator import EvalSettings, Evaluator, load_tokenizer
+from weightscape.evaluation.evaluator import EvalSettings, Evaluator
 from weightscape.geometry import get_path
-from weightscape.models.architecture import build_model
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
-from weightscape.training.batches import training_batches
 from weightscape.training.mixing import (
     FrozenAnchors,
     Mixer,
     MixTraining,
     functional_model,
+    prepare_pair,
     train_mixer,
 )
 
@@ -99,17 +97,17 @@ def fit_curve(
     config = config or CurveConfig()
     space = space or ParameterSpace()
     out = Path(out_dir)
-    model = build_model(a)
-    anchors = FrozenAnchors([a, b], model, space)
-    mixer = CurveMixer(anchors, config.path, config.controls)
-    tokenizer = load_tokenizer(tokenizer_dir(a))
-    batches = training_batches(
-        tokenizer,
+    setup = prepare_pair(
+        a,
+        b,
         train,
+        space,
         batch_size=config.batch_size,
         max_length=config.max_length,
         seed=config.seed,
     )
+    model, anchors, tokenizer = setup.model, setup.anchors, setup.tokenizer
+    mixer = CurveMixer(anchors, config.path, config.controls)
     evaluator = (
         Evaluator(tokenizer, dev, EvalSettings(max_length=config.max_length))
         if dev is not None
@@ -133,7 +131,7 @@ def fit_curve(
         model,
         mixer,
         anchors,
-        batches,
+        setup.batches,
         settings,
         evaluate,
         eval_every=config.eval_every or config.steps,

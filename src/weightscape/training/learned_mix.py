@@ -16,14 +16,16 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from weightscape.data import Task
-from weightscape.evaluation.engine import tokenizer_dir
-from weightscape.evaluation.evaluator import load_tokenizer
 from weightscape.evaluation.grouped import GroupedPoint
-from weightscape.models.architecture import build_model
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace, group_of
-from weightscape.training.batches import training_batches
-from weightscape.training.mixing import FrozenAnchors, Mixer, MixTraining, train_mixer
+from weightscape.training.mixing import (
+    FrozenAnchors,
+    Mixer,
+    MixTraining,
+    prepare_pair,
+    train_mixer,
+)
 
 
 class CombineConfig(BaseModel):
@@ -75,22 +77,21 @@ def learn_combination(
     """Train the per-group logits on ``train``; return the learned point and the history."""
     config = config or CombineConfig()
     space = space or ParameterSpace()
-    model = build_model(a)
-    anchors = FrozenAnchors([a, b], model, space)
-    mixer = GroupMixer(anchors, config.group_by, config.init)
-    tokenizer = load_tokenizer(tokenizer_dir(a))
-    batches = training_batches(
-        tokenizer,
+    setup = prepare_pair(
+        a,
+        b,
         train,
+        space,
         batch_size=config.batch_size,
         max_length=config.max_length,
         seed=config.seed,
     )
+    mixer = GroupMixer(setup.anchors, config.group_by, config.init)
     history = train_mixer(
-        model,
+        setup.model,
         mixer,
-        anchors,
-        batches,
+        setup.anchors,
+        setup.batches,
         MixTraining(steps=config.steps, lr=config.lr, seed=config.seed),
     )
     point = mixer.point()

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from weightscape.data import Task
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
 
@@ -62,6 +63,42 @@ def functional_model(
             return torch.func.functional_call(model, {**outside, **weights}, (), inputs)
 
     return _Mixed()
+
+
+@dataclass
+class PairSetup:
+    """What training a mixer between two frozen anchors needs, built once."""
+
+    model: torch.nn.Module
+    anchors: FrozenAnchors
+    tokenizer: Any
+    batches: Iterator
+
+
+def prepare_pair(
+    a: Checkpoint,
+    b: Checkpoint,
+    train: Task,
+    space: ParameterSpace,
+    *,
+    batch_size: int,
+    max_length: int,
+    seed: int,
+) -> PairSetup:
+    """The one model (built from ``a``'s config), the frozen anchors and the training batches."""
+    from weightscape.evaluation.engine import tokenizer_dir
+    from weightscape.evaluation.evaluator import load_tokenizer
+    from weightscape.models.architecture import build_model
+    from weightscape.training.batches import training_batches
+
+    model = build_model(a)
+    tokenizer = load_tokenizer(tokenizer_dir(a))
+    return PairSetup(
+        model,
+        FrozenAnchors([a, b], model, space),
+        tokenizer,
+        training_batches(tokenizer, train, batch_size=batch_size, max_length=max_length, seed=seed),
+    )
 
 
 @dataclass
