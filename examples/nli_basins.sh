@@ -10,6 +10,7 @@
 set -euo pipefail
 OUT=${1:-weightscape-out/nli-basins}
 WS=${WS:-.venv/bin/weightscape}
+PY=${PY:-.venv/bin/python}
 
 for seed in 0 1 2 3 4 5 6 7; do
   if [ ! -f "$OUT/zoo/nli-s$seed/step-250/model.safetensors" ]; then
@@ -20,7 +21,7 @@ for seed in 0 1 2 3 4 5 6 7; do
 done
 
 # The grid over the final checkpoints only (the zoo also holds steps 50 and 125).
-python3 - "$OUT" <<'PY'
+$PY - "$OUT" <<'PY'
 import sys, yaml
 out = sys.argv[1]
 zoo = yaml.safe_load(open(f"{out}/zoo/zoo.yaml"))
