@@ -96,7 +96,8 @@ class RayExecutor:
         from tqdm.auto import tqdm
 
         rows = [r if isinstance(r, GroupedPoint) else list(map(float, r)) for r in rows]
-        keys = [spec_key(spec.key_maker().spec(r)) for r in rows]
+        maker = spec.key_maker()  # opens the reference once, not once per row
+        keys = [spec_key(maker.spec(r)) for r in rows]
         found: dict[str, PointResult] = {}
         todo: dict[str, list[float]] = {}
         for key, row in zip(keys, rows, strict=True):
