@@ -10,6 +10,7 @@ from weightscape.cli.options import (
     add_eval_options,
     add_space_options,
     add_task_options,
+    checkpoints_from_args,
     settings_from_args,
     space_from_args,
     task_from_args,
@@ -211,22 +212,12 @@ def run_interpolate(args: argparse.Namespace) -> None:
 
 def _resolve_anchors(args: argparse.Namespace):
     from weightscape.errors import WeightscapeError
-    from weightscape.models.checkpoint import Checkpoint
-    from weightscape.models.zoo import Zoo
 
     if len(args.anchors) < 2:
         raise WeightscapeError(
             f"interpolate needs at least 2 anchors (checkpoints). Got {len(args.anchors)}."
         )
-    zoo = Zoo.from_manifest(args.zoo) if args.zoo else None
-    if zoo is not None and args.tokenizer is None and zoo.tokenizer is not None:
-        args.tokenizer = zoo.tokenizer
-    return [
-        zoo[a]
-        if zoo is not None and not Path(a).exists()
-        else Checkpoint.from_path(a, config=args.config)
-        for a in args.anchors
-    ]
+    return checkpoints_from_args(args)
 
 
 def _t_values(args: argparse.Namespace):

@@ -5,12 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from weightscape.cli.options import add_eval_options, add_space_options, space_from_args
+from weightscape.cli.options import (
+    add_eval_options,
+    add_space_options,
+    checkpoints_from_args,
+    space_from_args,
+)
 
 
 def _add_pair_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("anchors", nargs=2, help="the two checkpoints (paths, or names in --zoo)")
     p.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="reference config folder for bare .safetensors/.bin files",
+    )
     p.add_argument("--task", default="rotten_tomatoes", help="built-in task or table file")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the 8:1:1 split")
     p.add_argument(
@@ -47,17 +58,6 @@ def _splits(args: argparse.Namespace):
     )
 
 
-def _pair(args: argparse.Namespace):
-    from weightscape.models.checkpoint import Checkpoint
-    from weightscape.models.zoo import Zoo
-
-    zoo = Zoo.from_manifest(args.zoo) if args.zoo else None
-    return [
-        zoo[a] if zoo is not None and not Path(a).exists() else Checkpoint.from_path(a)
-        for a in args.anchors
-    ]
-
-
 def add_curve(sub) -> None:
     """``weightscape curve``: fit a Bezier curve / polygonal chain between two minima."""
     p = sub.add_parser(
@@ -78,7 +78,7 @@ def run_curve(args: argparse.Namespace) -> None:
     from weightscape.runtime.store import ResultStore
     from weightscape.training.curve_fit import CurveConfig
 
-    a, b = _pair(args)
+    a, b = checkpoints_from_args(args)
     train, dev, _ = _splits(args)
     config = CurveConfig(
         path=args.path,
@@ -146,7 +146,7 @@ def run_combine(args: argparse.Namespace) -> None:
             f"Unknown grouping(s) {unknown or args.group_by!r} in --group-by. "
             f"Available: {', '.join(GROUPINGS)}."
         )
-    a, b = _pair(args)
+    a, b = checkpoints_from_args(args)
     train, dev, test = _splits(args)
     config = CombineConfig(
         steps=args.steps,

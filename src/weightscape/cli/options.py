@@ -115,3 +115,22 @@ def space_from_args(args: argparse.Namespace):
     return ParameterSpace(
         preset=args.space, include=tuple(args.include), exclude=tuple(args.exclude)
     )
+
+
+def checkpoints_from_args(args: argparse.Namespace):
+    """The checkpoints named by ``args.anchors``: paths, or names in ``--zoo`` (a path that
+    exists wins). Bare weight files take ``--config``; the zoo's tokenizer fills ``--tokenizer``
+    when that is not given."""
+    from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.zoo import Zoo
+
+    zoo = Zoo.from_manifest(args.zoo) if getattr(args, "zoo", None) else None
+    if zoo is not None and getattr(args, "tokenizer", None) is None and zoo.tokenizer:
+        args.tokenizer = zoo.tokenizer
+    config = getattr(args, "config", None)
+    return [
+        zoo[a]
+        if zoo is not None and not Path(a).exists()
+        else Checkpoint.from_path(a, config=config)
+        for a in args.anchors
+    ]

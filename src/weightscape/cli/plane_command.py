@@ -9,6 +9,7 @@ from weightscape.cli.options import (
     add_eval_options,
     add_space_options,
     add_task_options,
+    checkpoints_from_args,
     settings_from_args,
     space_from_args,
     task_from_args,
@@ -69,7 +70,6 @@ def add_plane(sub) -> None:
 
 def run_plane(args: argparse.Namespace) -> None:
     from weightscape.analyses.plane import evaluate_plane
-    from weightscape.cli.commands import _resolve_anchors
     from weightscape.errors import WeightscapeError
     from weightscape.evaluation.engine import EngineSpec
     from weightscape.report.plane_report import write_plane
@@ -80,7 +80,7 @@ def run_plane(args: argparse.Namespace) -> None:
             f"plane needs exactly 3 models (theta_1, theta_2, theta_3). Got "
             f"{len(args.anchors)}: {' '.join(args.anchors)}."
         )
-    anchors = tuple(_resolve_anchors(args))  # may take the zoo's tokenizer into args
+    anchors = tuple(checkpoints_from_args(args))  # may take the zoo's tokenizer into args
     spec = EngineSpec(
         anchors,
         task_from_args(args),
