@@ -129,3 +129,17 @@ def test_basins_command_end_to_end(planted_zoo, planted_grid, tiny_csv, tmp_path
     assert clustering_accuracy(PLANTED, labels) == 1.0
     assert all(np.isfinite(m["sharpness"]) and m["sharpness"] >= 0 for m in result["models"])
     assert "generated_accuracy" in result["models"][0]
+
+
+def test_centroid_distances_from_the_grid_equal_the_streamed_ones(planted_zoo, planted_grid):
+    """With a Euclidean matrix in the grid, basins reuse it instead of re-reading the weights."""
+    from weightscape.analyses.weight_stats import euclidean_distances, gram_matrix
+
+    streamed = analyse_basins(planted_grid, planted_zoo, k=2)
+    planted_grid.matrices["euclidean"] = euclidean_distances(gram_matrix(planted_zoo))
+    try:
+        reused = analyse_basins(planted_grid, planted_zoo, k=2)
+    finally:
+        del planted_grid.matrices["euclidean"]
+    np.testing.assert_array_equal(reused.labels, streamed.labels)
+    np.testing.assert_allclose(reused.centroid_distances, streamed.centroid_distances, rtol=1e-6)

@@ -204,3 +204,24 @@ def test_task_vectors_against_a_bare_base_model(tiny_models, tmp_path):
     np.testing.assert_allclose(gram, expected.numpy(), rtol=1e-10)
     with pytest.raises(WeightscapeError, match="lacks"):
         gram_matrix(models, base=base)  # the head has no pretrained counterpart
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(np.float64, (6, 4), elements=st.floats(-10, 10)),
+    st.lists(st.integers(0, 2), min_size=6, max_size=6),
+)
+def test_centroid_distances_from_distances_match_the_gram_route(points, labels):
+    """Centroid distances from pairwise distances alone equal those from inner products."""
+    from weightscape.analyses.weight_stats import (
+        centroid_distances_from_distances,
+        centroid_distances_from_gram,
+    )
+
+    gram = points @ points.T
+    pairwise = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    np.testing.assert_allclose(
+        centroid_distances_from_distances(pairwise, labels),
+        centroid_distances_from_gram(gram, labels),
+        atol=1e-6,
+    )

@@ -17,6 +17,7 @@ import numpy as np
 
 from weightscape.analyses.connectivity import ConnectivityGrid
 from weightscape.analyses.weight_stats import (
+    centroid_distances_from_distances,
     centroid_distances_from_gram,
     centroid_margin,
     gram_matrix,
@@ -112,7 +113,9 @@ def analyse_basins(
         matrix: Which grid matrix is the distance (convexity gap by default, as Juneja et al.).
         k: Number of clusters; None chooses it by the eigengap.
         delta: Affinity length scale; None uses the median distance.
-        space: Tensors that count for centroid distances (all by default).
+        space: Tensors that count for centroid distances (all by default), used only when the
+            grid has no ``euclidean`` matrix; otherwise that matrix (over the grid's own
+            parameter space) gives the centroid distances without reading the weights again.
         base: Subtracted before the Gram matrix for conditioning (does not change distances).
         model_metrics: Per-model measurements to explain (e.g. HANS accuracy); the grid's own
             endpoint metrics are added as ``id_loss`` and ``id_accuracy``.
@@ -131,7 +134,10 @@ def analyse_basins(
         )
     distances = grid.matrices[matrix]
     labels = spectral_clusters(distances, k=k, delta=delta, seed=seed)
-    centroid_d = centroid_distances_from_gram(gram_matrix(checkpoints, space, base), labels)
+    if "euclidean" in grid.matrices:  # the grid streamed the weights already: reuse it
+        centroid_d = centroid_distances_from_distances(grid.matrices["euclidean"], labels)
+    else:
+        centroid_d = centroid_distances_from_gram(gram_matrix(checkpoints, space, base), labels)
     margin = centroid_margin(centroid_d) if centroid_d.shape[1] > 1 else np.zeros(len(labels))
     metrics = {
         "id_loss": grid.endpoint_metrics["loss"],

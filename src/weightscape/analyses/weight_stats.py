@@ -246,6 +246,30 @@ def centroid_distances_from_gram(gram: ArrayLike, labels: ArrayLike) -> np.ndarr
     return np.sqrt(np.clip(squared, 0.0, None))
 
 
+def centroid_distances_from_distances(distances: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """``||w_i - c_j||`` from pairwise Euclidean distances alone, with ``c_j`` the mean of
+    cluster j: ``||w_i - c||^2 = mean_m D_im^2 - mean_{m,l} D_ml^2 / 2`` over the members.
+
+    A grid already holds the Euclidean matrix, so basins need not stream the weights again.
+
+    >>> d = np.sqrt([[0.0, 2.0, 1.0], [2.0, 0.0, 1.0], [1.0, 1.0, 0.0]])  # (1,0), (0,1), (0,0)
+    >>> centroid_distances_from_distances(d, [0, 0, 1]).round(6).tolist()
+    [[0.707107, 1.0], [0.707107, 1.0], [0.707107, 0.0]]
+    """
+    squared = check_symmetric(distances, "distances", "centroid_distances_from_distances") ** 2
+    values = np.asarray(labels)
+    if values.shape != (squared.shape[0],):
+        raise WeightscapeError(
+            "The 'labels' parameter of centroid_distances_from_distances must hold one label "
+            f"per model ({squared.shape[0]}). Got shape {values.shape} instead."
+        )
+    _, codes = np.unique(values, return_inverse=True)
+    members = np.eye(codes.max() + 1)[codes.reshape(-1)]
+    weights = members / members.sum(axis=0)  # (N, k): column j averages over cluster j
+    spread = 0.5 * np.einsum("mj,ml,lj->j", weights, squared, weights)  # (k,)
+    return np.sqrt(np.clip(squared @ weights - spread[None, :], 0.0, None))
+
+
 def centroid_margin(distances: ArrayLike, cluster: int = 0) -> np.ndarray:
     """How much nearer each model is to one cluster's centroid than to the nearest other one.
 

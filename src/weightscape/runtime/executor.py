@@ -96,7 +96,8 @@ def evaluate_points(
     done: dict[str, Evaluated] = {}
     out: list[Evaluated] = []
     for row in tqdm(list(rows), desc=description, disable=not progress, unit="pt"):
-        key = spec_key(engine.spec(row))
+        spec = engine.spec(row)
+        key = spec_key(spec)
         if key in done:
             out.append(Evaluated(done[key].result, True, key))
             continue
@@ -107,7 +108,7 @@ def evaluate_points(
             start = time.perf_counter()
             result = engine.evaluate(row)
             if store is not None:
-                store.put(key, engine.spec(row), result, time.perf_counter() - start)
+                store.put(key, spec, result, time.perf_counter() - start)
             item = Evaluated(result, False, key)
         done[key] = item
         out.append(item)
