@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
 from weightscape.models.zoo import Zoo
 from weightscape.training.finetune import half_of
-from weightscape.training.sweeps import ZooFile, expand, load_zoo_file
+from weightscape.training.sweeps import ZooFile, _name, expand, load_zoo_file
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "sweep_seeds.yaml"
 
@@ -169,3 +170,25 @@ def test_run_distance_at_each_common_step(tmp_path):
         run_distance([*a, *b], "a", "c")
     with pytest.raises(WeightscapeError, match="no step in common"):
         distance_over_steps({1: a[0]}, {2: b[0]})
+
+
+def test_train_size_subsamples_and_free_tags_reach_the_zoo(tiny_models, tiny_task, tmp_path):
+    from weightscape.training.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        name="small",
+        base=str(tiny_models[0]),
+        steps=1,
+        batch_size=4,
+        max_length=16,
+        train_size=10,
+        tags={"family": "toy"},
+    )
+    finetune(config, tiny_task, tmp_path)
+    tags = Zoo.from_manifest(tmp_path / "zoo.yaml")["small"].tags
+    assert (tags["train_size"], tags["family"]) == (10, "toy")
+    log = json.loads((tmp_path / "small" / "train_log.json").read_text())
+    assert log["config"]["train_size"] == 10
+    with pytest.raises(ValueError, match="tags weightscape sets itself"):
+        FinetuneConfig(name="x", tags={"dataset": "mine"})
+    assert "n10" in _name("p", {"train_size": 10})

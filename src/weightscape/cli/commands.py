@@ -11,19 +11,11 @@ from weightscape.cli.options import (
     add_space_options,
     add_task_options,
     checkpoints_from_args,
+    int_list,
     settings_from_args,
     space_from_args,
     task_from_args,
 )
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got '{text}'"
-        ) from None
 
 
 def add_finetune(sub) -> None:
@@ -55,7 +47,7 @@ def add_finetune(sub) -> None:
     p.add_argument("--max-length", type=int, default=64)
     p.add_argument("--head-seed", type=int, default=0, help="seed of the new head's init")
     p.add_argument("--data-seed", type=int, default=0, help="seed of data order and dropout")
-    p.add_argument("--save-steps", type=_int_list, default=(), help="also save at these steps")
+    p.add_argument("--save-steps", type=int_list, default=(), help="also save at these steps")
     tuning = p.add_argument_group("tuning (defaults: FinetuneConfig's)")
     tuning.add_argument("--lora-r", type=int, default=None, help="LoRA rank (8)")
     tuning.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (16)")
@@ -73,6 +65,10 @@ def add_finetune(sub) -> None:
         "--data-half", type=int, default=None, help="train on half 0 or 1 of the data"
     )
     tuning.add_argument("--data-half-seed", type=int, default=None, help="seed of the halves")
+    tuning.add_argument(
+        "--train-size", type=int, default=None, help="train on a seeded subsample of N examples"
+    )
+    tuning.add_argument("--train-size-seed", type=int, default=None, help="seed of the subsample")
     p.add_argument("--no-progress", action="store_true")
     add_task_options(p, default_split="train")
     p.set_defaults(run=run_finetune)
@@ -88,6 +84,8 @@ _FINETUNE_OPTIONAL = (
     "init_noise_seed",
     "data_half",
     "data_half_seed",
+    "train_size",
+    "train_size_seed",
 )
 
 

@@ -6,6 +6,31 @@ import argparse
 from pathlib import Path
 
 
+def _values(text: str, kind: type, what: str) -> tuple:
+    try:
+        values = tuple(kind(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got '{text}'")
+    return values
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """``1,2,3`` -> (1, 2, 3): an argparse type for comma-separated integers."""
+    return _values(text, int, "integers")
+
+
+def float_list(text: str) -> tuple[float, ...]:
+    """``0,0.5,1`` -> (0.0, 0.5, 1.0): an argparse type for comma-separated numbers."""
+    return _values(text, float, "numbers")
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    """``a, b`` -> ("a", "b"): an argparse type for comma-separated names."""
+    return _values(text, str.strip, "names")
+
+
 def add_task_options(parser: argparse.ArgumentParser, default_split: str) -> None:
     """--task and how to split and subset it."""
     group = parser.add_argument_group("data")
@@ -86,13 +111,14 @@ def settings_from_args(args: argparse.Namespace):
     )
 
 
-def add_space_options(parser: argparse.ArgumentParser) -> None:
+def add_space_options(parser: argparse.ArgumentParser, default: str = "all") -> None:
     """Which tensors are mixed."""
     group = parser.add_argument_group("parameter space")
     group.add_argument(
         "--space",
-        default="all",
-        help="all, no-head, biases or tuned (LoRA/adapter tensors and the head); default: all",
+        default=default,
+        help="all, no-head, biases or tuned (LoRA/adapter tensors and the head); "
+        f"default: {default}",
     )
     group.add_argument(
         "--include",

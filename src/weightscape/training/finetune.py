@@ -4,7 +4,9 @@ Seeds are kept apart because they are the factors connectivity studies vary one 
 ``head_seed`` initialises the new classification head, ``module_seed`` the modules LoRA or
 adapters add (it follows ``head_seed`` unless given), ``init_noise_seed`` draws optional Gaussian
 noise added to the pretrained weights (``init_noise_std``), and ``data_seed`` orders the training
-data (and drives dropout); ``data_half`` trains on one of two disjoint, seeded halves of the data.
+data (and drives dropout); ``data_half`` trains on one of two disjoint, seeded halves of the data
+and ``train_size`` on a seeded subsample (Gueta et al. 2023 cluster models by data size). Free
+``tags`` (a task family, say) go into the zoo entry beside the tags every run gets.
 Methods (:mod:`weightscape.training.tuning`): full finetuning, BitFit (biases and the head), LoRA
 and bottleneck adapters (the added modules and the head).
 
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from weightscape.data import Task
+from weightscape.data import Task, subset
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import is_head
@@ -38,6 +40,32 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["METHODS", "FinetuneConfig", "finetune", "half_of", "initial_model"]
+
+# Tags every run's zoo entry gets from its config; free ``tags`` may not reuse these names.
+RESERVED_TAGS = frozenset(
+    (
+        "dataset",
+        "method",
+        "head_seed",
+        "data_seed",
+        "lr",
+        "batch_size",
+        "steps",
+        "base",
+        "run",
+        "step",
+        "module_seed",
+        "lora_r",
+        "lora_alpha",
+        "adapter_bottleneck",
+        "init_noise_std",
+        "init_noise_seed",
+        "data_half",
+        "data_half_seed",
+        "train_size",
+        "train_size_seed",
+    )
+)
 
 
 class FinetuneConfig(BaseModel):
@@ -64,12 +92,25 @@ class FinetuneConfig(BaseModel):
     init_noise_seed: int = 0
     data_half: Literal[0, 1] | None = None
     data_half_seed: int = 0
+    train_size: int | None = Field(None, ge=1)
+    train_size_seed: int = 0
+    tags: dict[str, str | int | float] = Field(default_factory=dict)
     lora_r: int = Field(8, ge=1)
     lora_alpha: float = Field(16.0, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
     adapter_bottleneck: int = Field(64, ge=1)
     save_steps: tuple[int, ...] = ()
+
+    @field_validator("tags")
+    @classmethod
+    def _own_names(cls, tags: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        clashes = sorted(set(tags) & RESERVED_TAGS)
+        if clashes:
+            raise ValueError(
+                f"{clashes} are tags weightscape sets itself; give your own tags other names"
+            )
+        return tags
 
     @field_validator("save_steps")
     @classmethod
@@ -114,6 +155,8 @@ def finetune(
     dataset = train.name
     if config.data_half is not None:
         train = half_of(train, config.data_half, seed=config.data_half_seed)
+    if config.train_size is not None:
+        train = subset(train, config.train_size, seed=config.train_size_seed)
     model, tokenizer = initial_model(config, train)
     params = mark_trainable(model, config.method)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -254,7 +297,9 @@ def _tags(config: FinetuneConfig, dataset: str) -> dict[str, Any]:
         tags.update(init_noise_std=config.init_noise_std, init_noise_seed=config.init_noise_seed)
     if config.data_half is not None:
         tags.update(data_half=config.data_half, data_half_seed=config.data_half_seed)
-    return tags
+    if config.train_size is not None:
+        tags.update(train_size=config.train_size, train_size_seed=config.train_size_seed)
+    return {**tags, **config.tags}
 
 
 def _write_log(path: Path, config: FinetuneConfig, log: list[dict], seconds: float) -> None:

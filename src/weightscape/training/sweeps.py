@@ -46,6 +46,7 @@ AXES = {
     "module_seed": "module",
     "init_noise_seed": "noise",
     "data_half": "half",
+    "train_size": "n",
 }
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
