@@ -106,11 +106,11 @@ def child(kind: str, anchors: list[str], points: int) -> None:
     torch.set_num_threads(2)
     result = (run_engine if kind == "engine" else run_naive)(anchors, points)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result.update(_rss_parts())
+    result.update(rss_parts())
     print(json.dumps(result))
 
 
-def _rss_parts() -> dict:
+def rss_parts() -> dict:
     """Resident memory at the end of the walk, split into anonymous (private: models, copies,
     activations) and file-backed (memory-mapped checkpoint pages, reclaimable by the kernel)."""
     parts = {}

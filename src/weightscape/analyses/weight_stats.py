@@ -25,6 +25,7 @@ from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
 
 __all__ = [
+    "base_view",
     "centroid_distances",
     "centroid_distances_from_gram",
     "centroid_margin",
@@ -88,8 +89,7 @@ def gram_matrix(
     names = _shared_names(readers, offset, space or ParameterSpace())
     gram = torch.zeros(len(readers), len(readers), dtype=torch.float64)
     for name in names:
-        tensors = [reader.get(name) for reader in readers]  # memory-mapped, not read yet
-        for block in _row_blocks(tensors, offset.get(name) if offset else None, chunk_rows):
+        for block in _row_blocks(readers, name, offset, chunk_rows):
             gram += block @ block.T
     return gram.numpy()
 
@@ -121,13 +121,21 @@ class _BaseView:
     def get(self, name: str) -> torch.Tensor:
         return self.reader.get(self.resolve(name))
 
+    def read_rows(self, name: str, start: int, stop: int) -> torch.Tensor:
+        return self.reader.read_rows(self.resolve(name), start, stop)
+
+
+def base_view(base: Checkpoint, skip_missing: bool = True) -> _BaseView:
+    """``base`` seen under a task model's tensor names (``bert.x`` finds the base's ``x``)."""
+    return _BaseView(TensorReader(base), skip_missing)
+
 
 def _shared_names(
     readers: list[TensorReader], base: _BaseView | None, space: ParameterSpace
 ) -> list[str]:
     """Floating-point tensor names selected from the first model, checked in all the others."""
     first = readers[0]
-    names = [n for n in space.select(first.keys()) if first.get(n).is_floating_point()]
+    names = [n for n in space.select(first.keys()) if first.is_floating_point(n)]
     if base is not None and base.skip_missing:
         names = [n for n in names if n in base]
     for reader in [*readers[1:], *([base] if base else [])]:
@@ -144,20 +152,21 @@ def _shared_names(
 
 
 def _row_blocks(
-    tensors: list[torch.Tensor], base: torch.Tensor | None, chunk_rows: int | None
+    readers: list[TensorReader], name: str, base: _BaseView | None, chunk_rows: int | None
 ) -> Iterator[torch.Tensor]:
-    """N x (rows * row length) float64 blocks of the tensors minus the base, chunk by chunk."""
-    matrices = [t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1) for t in tensors]
-    n_rows, row_length = matrices[0].shape
-    step = chunk_rows or max(1, CHUNK_BYTES // (8 * len(matrices) * max(row_length, 1)))
-    offset = None if base is None else base.reshape(n_rows, row_length)
+    """N x (rows * row length) float64 blocks of tensor ``name`` minus the base, chunk by chunk,
+    each read straight from disk (only the block being worked on is ever in memory)."""
+    shape = readers[0].shape(name)
+    n_rows = shape[0] if shape else 1
+    row_length = int(np.prod(shape[1:])) if shape else 1
+    step = chunk_rows or max(1, CHUNK_BYTES // (8 * len(readers) * max(row_length, 1)))
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
-        block = torch.empty(len(matrices), (stop - start) * row_length, dtype=torch.float64)
-        for i, matrix in enumerate(matrices):
-            block[i].copy_(matrix[start:stop].reshape(-1))  # reads and converts just these rows
-        if offset is not None:
-            block -= offset[start:stop].reshape(-1).to(torch.float64)
+        block = torch.empty(len(readers), (stop - start) * row_length, dtype=torch.float64)
+        for i, reader in enumerate(readers):
+            block[i].copy_(reader.read_rows(name, start, stop).reshape(-1))
+        if base is not None:
+            block -= base.read_rows(name, start, stop).reshape(-1).to(torch.float64)
         yield block
 
 

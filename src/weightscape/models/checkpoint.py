@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -135,17 +136,37 @@ def _files_hash(files: tuple[tuple[str, int, int], ...]) -> str:
     return digest.hexdigest()
 
 
+# Safetensors dtype codes (the format's header) -> torch dtype names.
+_SAFETENSORS_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
 class TensorReader:
     """Lazy, read-only access to a checkpoint's tensors by name.
 
     Safetensors files are memory-mapped and each tensor is materialised only when asked for;
-    torch pickles are loaded with ``weights_only=True`` and ``mmap=True``.
+    torch pickles are loaded with ``weights_only=True`` and ``mmap=True``. :meth:`read_rows`
+    reads a block of rows straight from a safetensors file instead (no mapping): a pass over a
+    whole zoo then keeps only the block it works on in memory, where mapped pages would stay
+    resident (and counted) until the reader closes.
     """
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
         self._handles: list[Any] = []
         self._where: dict[str, Any] = {}
+        self._file: dict[str, Path] = {}
+        self._layouts: dict[Path, tuple[int, dict[str, Any]]] = {}
         for file in checkpoint.weight_files():
             self._open(file)
 
@@ -163,6 +184,7 @@ class TensorReader:
             self._handles.append(handle)
             for key in handle.keys():  # noqa: SIM118 (safe_open is not a dict)
                 self._where[key] = handle
+                self._file[key] = file
         else:
             state = load_torch_state_dict(file)
             for key in state:
@@ -187,6 +209,45 @@ class TensorReader:
         """The tensor called ``name`` (a torch.Tensor, memory-mapped where possible)."""
         source = self._where[name]
         return source[name] if isinstance(source, dict) else source.get_tensor(name)
+
+    def is_floating_point(self, name: str) -> bool:
+        """Whether tensor ``name`` holds floats, read from the header where the format allows."""
+        source = self._where[name]
+        if isinstance(source, dict):
+            return bool(source[name].is_floating_point())
+        return source.get_slice(name).get_dtype() in ("F64", "F32", "F16", "BF16")
+
+    def read_rows(self, name: str, start: int, stop: int) -> Any:
+        """Rows ``start:stop`` of tensor ``name`` flattened to (rows, row length), as a new
+        tensor read from disk (a 0-d tensor is one row of one value)."""
+        import torch
+
+        shape = self.shape(name)
+        row_length = math.prod(shape[1:]) if shape else 1
+        if name not in self._file:  # a torch pickle: already a (mapped) tensor
+            return self.get(name).reshape(-1, row_length)[start:stop].clone()
+        file = self._file[name]
+        if file not in self._layouts:
+            self._layouts[file] = _safetensors_layout(file)
+        data_start, header = self._layouts[file]
+        entry = header[name]
+        dtype = getattr(torch, _SAFETENSORS_DTYPES[entry["dtype"]])
+        item = torch.empty((), dtype=dtype).element_size()
+        buffer = bytearray((stop - start) * row_length * item)
+        with open(file, "rb", buffering=0) as handle:
+            handle.seek(data_start + entry["data_offsets"][0] + start * row_length * item)
+            if handle.readinto(buffer) != len(buffer):
+                raise WeightscapeError(f"Safetensors file '{file}' is truncated at '{name}'.")
+        if not buffer:
+            return torch.empty((0, row_length), dtype=dtype)
+        return torch.frombuffer(buffer, dtype=dtype).reshape(stop - start, row_length)
+
+
+def _safetensors_layout(file: Path) -> tuple[int, dict[str, Any]]:
+    """Where a safetensors file's data starts, and its header (names -> dtype, offsets)."""
+    with open(file, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        return 8 + size, json.loads(handle.read(size))
 
 
 def load_torch_state_dict(file: Path) -> dict[str, Any]:

@@ -1,0 +1,195 @@
+"""Plots and tables of a task-vector similarity study, from its stored results only.
+
+* cosine and Euclidean heatmaps, models sorted by the scored tags with lines between blocks
+  (Gueta et al., Fig. 8: datasets by data size);
+* t-SNE and PCA scatters per tag: the fill is the model's tag value, the ring the value most
+  common in its cluster (Gueta et al., Figs. 2, 7, 9), so a model in the wrong cluster shows two
+  colours;
+* ``clustering.csv`` and ``summary.md``: clustering accuracy and per-group F1 per tag;
+* ``models.csv``: each model's task-vector norm, tags, clusters and 2-D coordinates.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from weightscape.analyses.similarity import Similarity, TagClustering
+from weightscape.report.figures import finish, pyplot
+from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
+
+EMBEDDING_TITLES = {"tsne": "t-SNE", "pca": "PCA"}
+
+
+def write_similarity_report(similarity: Similarity, out: str | Path) -> dict[str, Path]:
+    """Save the study and write its CSVs, PNGs and ``summary.md`` into ``out``.
+
+    Returns:
+        File kind -> path, e.g. ``cosine_png`` or ``tsne_dataset_png``.
+    """
+    out = Path(out)
+    similarity.save(out)
+    files = {"npz": out / "similarity.npz", "json": out / "similarity.json"}
+    tags = list(similarity.clusterings)
+    order, boundaries = tag_order(similarity, tags)
+    sort_label = ", ".join(tags) or None
+    matrices = {"cosine": similarity.cosine, "euclidean": similarity.euclidean}
+    titles = {
+        "cosine": "Cosine similarity of task vectors",
+        "euclidean": "Euclidean distance between models",
+    }
+    for name, matrix in matrices.items():
+        files[f"{name}_csv"] = write_matrix_csv(matrix, similarity.names, out / f"{name}.csv")
+        files[f"{name}_png"] = plot_heatmap(
+            matrix,
+            similarity.names,
+            out / f"{name}.png",
+            title=titles[name],
+            order=order,
+            sort_label=sort_label,
+            boundaries=boundaries,
+        )
+    for kind in similarity.embeddings:
+        for tag in tags or [None]:
+            png = out / f"{kind}{f'-{tag}' if tag else ''}.png"
+            files[f"{kind}_{tag or 'models'}_png"] = plot_embedding(similarity, kind, tag, png)
+    files["models_csv"] = write_models_csv(similarity, out / "models.csv")
+    files["clustering_csv"] = write_clustering_csv(similarity, out / "clustering.csv")
+    files["summary"] = write_summary(similarity, out / "summary.md")
+    return files
+
+
+def tag_order(similarity: Similarity, tags: Sequence[str]) -> tuple[np.ndarray, list[int]]:
+    """Models sorted by the tags in turn (numbers numerically), and where the first tag changes.
+
+    >>> s = Similarity(["a", "b", "c"], [{"n": 800}, {"n": 200}, {"n": 800}], np.eye(3))
+    >>> order, boundaries = tag_order(s, ["n"])
+    >>> order.tolist(), boundaries
+    ([1, 0, 2], [1])
+    """
+    if not tags:
+        return np.arange(len(similarity.names)), []
+    keys = [tuple(_sort_key(t.get(tag)) for tag in tags) for t in similarity.tags]
+    order = np.array(sorted(range(len(keys)), key=lambda i: keys[i]))
+    first = [keys[i][0] for i in order]
+    boundaries = [p for p in range(1, len(first)) if first[p] != first[p - 1]]
+    return order, boundaries
+
+
+def _sort_key(value: object) -> tuple[int, float, str]:
+    """Numbers before text, numbers by value: 200 < 800 < 3200, not '200' < '3200' < '800'."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
+
+
+def plot_embedding(similarity: Similarity, kind: str, tag: str | None, png: str | Path) -> Path:
+    """Scatter of the models' 2-D coordinates, filled by tag value, ringed by cluster majority."""
+    plt = pyplot()
+    points = similarity.embeddings[kind]
+    clustering = similarity.clusterings.get(tag) if tag else None
+    values = clustering.truth if clustering else [""] * len(similarity.names)
+    groups = sorted(set(values), key=lambda v: _sort_key(_number(v)))
+    colours = {
+        g: plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")(i % 20)
+        for i, g in enumerate(groups)
+    }
+    rings = [colours[v] for v in _cluster_majority(clustering)] if clustering else None
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for group in groups:
+        mask = np.array([v == group for v in values])
+        ax.scatter(
+            points[mask, 0],
+            points[mask, 1],
+            s=60,
+            color=colours[group],
+            edgecolors=[rings[i] for i in np.flatnonzero(mask)] if rings else "black",
+            linewidths=2.0 if rings else 0.5,
+            label=group or None,
+        )
+    if len(similarity.names) <= 30:
+        for name, (x, y) in zip(similarity.names, points, strict=True):
+            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    title = f"{EMBEDDING_TITLES.get(kind, kind)} of task vectors"
+    if clustering:
+        title += f"\nfill: {tag}; ring: cluster majority (accuracy {clustering.accuracy:.2f})"
+        ax.legend(fontsize=7, title=tag, title_fontsize=7)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return finish(fig, png)
+
+
+def _number(text: str) -> object:
+    """Tag text back to a number where it is one, for sorting legends."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _cluster_majority(clustering: TagClustering) -> list[str]:
+    """For each model, the tag value most common in its cluster (ties: first seen)."""
+    majority = {}
+    for cluster in np.unique(clustering.labels):
+        inside = clustering.labels == cluster
+        members = [v for v, i in zip(clustering.truth, inside, strict=True) if i]
+        majority[cluster] = Counter(members).most_common(1)[0][0]
+    return [majority[c] for c in clustering.labels]
+
+
+def write_models_csv(similarity: Similarity, path: str | Path) -> Path:
+    """One row per model: task-vector norm, tags, cluster per scored tag, 2-D coordinates."""
+    path = Path(path)
+    tag_names = sorted({key for t in similarity.tags for key in t})
+    header = ["name", "norm", *tag_names, *(f"cluster_{t}" for t in similarity.clusterings)]
+    header += [f"{kind}_{axis}" for kind in similarity.embeddings for axis in ("x", "y")]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i, name in enumerate(similarity.names):
+            row = [name, f"{similarity.norms[i]:.6g}"]
+            row += [similarity.tags[i].get(t, "") for t in tag_names]
+            row += [int(c.labels[i]) for c in similarity.clusterings.values()]
+            row += [f"{v:.6g}" for p in similarity.embeddings.values() for v in p[i]]
+            writer.writerow(row)
+    return path
+
+
+def write_clustering_csv(similarity: Similarity, path: str | Path) -> Path:
+    """One row per (tag, group): k, distance, accuracy, the group's size and F1."""
+    path = Path(path)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["tag", "k", "distance", "accuracy", "group", "size", "f1"])
+        for tag, c in similarity.clusterings.items():
+            sizes = Counter(c.truth)
+            for group, f1 in c.f1.items():
+                row = [tag, c.k, c.distance, f"{c.accuracy:.6g}", group, sizes[group]]
+                writer.writerow([*row, f"{f1:.6g}"])
+    return path
+
+
+def write_summary(similarity: Similarity, path: str | Path) -> Path:
+    """A markdown summary: the zoo, and per tag the clustering accuracy and per-group F1."""
+    path = Path(path)
+    norms = similarity.norms
+    lines = [
+        "# Task-vector similarity",
+        "",
+        f"{len(similarity.names)} models; task vectors from base `{similarity.base}` over the "
+        f"parameter space `{similarity.space.get('preset', '?')}`; norms "
+        f"{norms.min():.4g} to {norms.max():.4g} (mean {norms.mean():.4g}).",
+        "",
+        "| tag | k | distance | clustering accuracy | per-group F1 |",
+        "|---|---|---|---|---|",
+    ]
+    for tag, c in similarity.clusterings.items():
+        f1 = ", ".join(f"{g}: {v:.2f}" for g, v in c.f1.items())
+        lines.append(f"| {tag} | {c.k} | {c.distance} | {c.accuracy:.3f} | {f1} |")
+    path.write_text("\n".join(lines) + "\n")
+    return path
