@@ -14,11 +14,12 @@ from typing import Any
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.evaluator import EvalSettings, Evaluator, load_tokenizer
-from weightscape.evaluation.keys import point_spec
+from weightscape.evaluation.keys import point_spec, spec_key
+from weightscape.evaluation.probe import Probe, ProbeEvaluator
 from weightscape.evaluation.result import PointResult
 from weightscape.evaluation.working_model import WorkingModel, resolve_device
 from weightscape.models.checkpoint import Checkpoint, TensorReader
-from weightscape.models.space import ParameterSpace
+from weightscape.models.space import ParameterSpace, is_head
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class KeyMaker:
     reference: int
     task_fingerprint: str
     settings: dict[str, Any]
+    evaluation: str = "classification"
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
         """What evaluating ``coefficients`` computes; its hash is the store key."""
@@ -42,6 +44,7 @@ class KeyMaker:
             reference_hash=self.hashes[self.reference],
             task=self.task_fingerprint,
             settings=self.settings,
+            evaluation=self.evaluation,
         )
 
 
@@ -60,6 +63,7 @@ class EngineSpec:
     device: str = "auto"
     tokenizer: str | Path | None = None
     reference: int = 0
+    probe: Probe | None = None
 
     def build(self) -> Engine:
         """The engine this spec describes (builds the one working model)."""
@@ -71,6 +75,7 @@ class EngineSpec:
             device=self.device,
             tokenizer=self.tokenizer,
             reference=self.reference,
+            probe=self.probe,
         )
 
     def key_maker(self) -> KeyMaker:
@@ -84,17 +89,24 @@ class EngineSpec:
             self.task,
             self.settings,
             resolve_device(self.device),
+            self.probe,
         )
 
 
-def _key_maker(anchors, names, space, reference, task, settings, device) -> KeyMaker:
+def _key_maker(anchors, names, space, reference, task, settings, device, probe) -> KeyMaker:
+    # A probe replaces the head, so head tensors neither take part nor make the key.
+    names = [n for n in names if probe is None or not is_head(n)]
+    spec = {**settings.spec(), "device": str(device).split(":")[0]}
+    if probe is not None:
+        spec["probe"] = probe.spec()
     return KeyMaker(
         hashes=tuple(c.content_hash() for c in anchors),
         space=space,
         space_is_complete=all(space.takes_part(n) for n in names),
         reference=reference,
         task_fingerprint=task.fingerprint(),
-        settings={**settings.spec(), "device": str(device).split(":")[0]},
+        settings=spec,
+        evaluation="classification" if probe is None else "probe",
     )
 
 
@@ -109,6 +121,9 @@ class Engine:
         device: ``auto`` (GPU when present), ``cpu``, ``cuda``...
         tokenizer: Directory of the tokenizer; defaults to the reference anchor's folder.
         reference: Index of the anchor that supplies tensors outside the space.
+        probe: Report the generalised loss instead of the model's own head's: a new linear head
+            fitted on ``probe.train`` over the frozen encoder (:mod:`.probe`). Heads are then
+            ignored, so anchors finetuned on tasks with other label counts combine freely.
     """
 
     def __init__(
@@ -121,6 +136,7 @@ class Engine:
         device: str = "auto",
         tokenizer: str | Path | None = None,
         reference: int = 0,
+        probe: Probe | None = None,
     ) -> None:
         if not 0 <= reference < len(anchors):
             raise WeightscapeError(
@@ -132,17 +148,29 @@ class Engine:
         self.reference = reference
         self.task = task
         self.working = WorkingModel(anchors[reference], device=resolve_device(device))
-        self.anchors = self.working.anchors(anchors)
+        self.anchors = self.working.anchors(anchors, ignore=is_head if probe else None)
         names = list(self.working.state)
         self.space.select(names)  # fails early, naming the space, if it selects nothing
         self.keys = _key_maker(
-            anchors, names, self.space, reference, task, self.settings, self.working.device.type
+            anchors,
+            names,
+            self.space,
+            reference,
+            task,
+            self.settings,
+            self.working.device.type,
+            probe,
         )
         self.space_is_complete = self.keys.space_is_complete
         tok_dir = tokenizer if tokenizer is not None else tokenizer_dir(anchors[reference])
-        self.evaluator = Evaluator(
-            load_tokenizer(tok_dir), task, self.settings, device=self.working.device
-        )
+        device = self.working.device
+        self.evaluator: Evaluator | ProbeEvaluator
+        if probe is None:
+            self.evaluator = Evaluator(load_tokenizer(tok_dir), task, self.settings, device)
+        else:
+            self.evaluator = ProbeEvaluator(
+                load_tokenizer(tok_dir), task, probe, self.settings, device
+            )
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
         """What evaluating ``coefficients`` computes; its hash is the store key."""
@@ -151,6 +179,9 @@ class Engine:
     def evaluate(self, coefficients: Sequence[float]) -> PointResult:
         """Write the point into the working model and evaluate it."""
         self.working.write(self.anchors, coefficients, self.space, self.reference)
+        if isinstance(self.evaluator, ProbeEvaluator):
+            key = spec_key({"terms": self.spec(coefficients)["terms"]})
+            return self.evaluator.evaluate(self.working.model, key)
         return self.evaluator.evaluate(self.working.model)
 
 

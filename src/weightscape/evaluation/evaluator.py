@@ -60,6 +60,30 @@ def load_tokenizer(path: str | Path):
         ) from err
 
 
+Batches = list[tuple[np.ndarray, dict[str, torch.Tensor]]]
+
+
+def tokenised_batches(
+    tokenizer, task: Task, settings: EvalSettings, device: torch.device
+) -> Batches:
+    """The task's examples tokenised once, sorted by length and padded per batch.
+
+    Returns:
+        ``(example indices, model inputs on device)`` per batch, longest batch first.
+    """
+    texts_b = list(task.text_b) if task.text_b is not None else None
+    encoded = tokenizer(list(task.text_a), texts_b, truncation=True, max_length=settings.max_length)
+    lengths = np.array([len(ids) for ids in encoded["input_ids"]])
+    order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks at once
+    batches = []
+    for start in range(0, len(order), settings.batch_size):
+        idx = order[start : start + settings.batch_size]
+        features = [{k: encoded[k][i] for k in encoded} for i in idx]
+        padded = tokenizer.pad(features, return_tensors="pt")
+        batches.append((idx, {k: v.to(device) for k, v in padded.items()}))
+    return batches
+
+
 class Evaluator:
     """Evaluates whatever weights the model holds on one task.
 
@@ -81,23 +105,8 @@ class Evaluator:
         self.settings = settings or EvalSettings()
         self.device = torch.device(device)
         self.labels = np.array(task.labels, dtype=np.int64)  # a writable copy for torch
-        self.batches = self._tokenise(tokenizer)
+        self.batches = tokenised_batches(tokenizer, task, self.settings, self.device)
         self.forward_passes = 0  # batches run; a cost counter for benchmarks and tests
-
-    def _tokenise(self, tokenizer) -> list[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-        texts_b = list(self.task.text_b) if self.task.text_b is not None else None
-        encoded = tokenizer(
-            list(self.task.text_a), texts_b, truncation=True, max_length=self.settings.max_length
-        )
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]])
-        order = np.argsort(-lengths, kind="stable")  # longest first: memory peaks at once
-        batches = []
-        for start in range(0, len(order), self.settings.batch_size):
-            idx = order[start : start + self.settings.batch_size]
-            features = [{k: encoded[k][i] for k in encoded} for i in idx]
-            padded = tokenizer.pad(features, return_tensors="pt")
-            batches.append((idx, {k: v.to(self.device) for k, v in padded.items()}))
-        return batches
 
     @torch.inference_mode()
     def evaluate(self, model: torch.nn.Module) -> PointResult:

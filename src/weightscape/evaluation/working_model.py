@@ -8,7 +8,7 @@ no new state dict, no ``load_state_dict`` per point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -20,14 +20,24 @@ from weightscape.models.space import ParameterSpace
 
 
 class AnchorSet:
-    """Open, validated readers for the anchors of a combination."""
+    """Open, validated readers for the anchors of a combination.
 
-    def __init__(self, checkpoints: Sequence[Checkpoint], model: torch.nn.Module) -> None:
+    ``ignore`` names tensors that are neither checked nor mixed: they always come from the
+    reference anchor (the classification head, when a generalised loss replaces it anyway).
+    """
+
+    def __init__(
+        self,
+        checkpoints: Sequence[Checkpoint],
+        model: torch.nn.Module,
+        ignore: Callable[[str], bool] | None = None,
+    ) -> None:
         if not checkpoints:
             raise WeightscapeError("A combination needs at least one anchor checkpoint.")
         self.checkpoints = list(checkpoints)
         self.readers = [TensorReader(c) for c in self.checkpoints]
-        check_compatible(model, self.readers)
+        self.ignore = ignore
+        check_compatible(model, self.readers, ignore)
         self.hashes = [c.content_hash() for c in self.checkpoints]
         self.index = {h: i for i, h in enumerate(self.hashes)}  # content -> reader
 
@@ -51,9 +61,12 @@ class WorkingModel:
         self._written: dict[str, tuple] = {}
         self._mixed: dict[ParameterSpace, frozenset[str]] = {}
 
-    def anchors(self, checkpoints: Sequence[Checkpoint]) -> AnchorSet:
-        """Open and check ``checkpoints`` against this model's architecture."""
-        return AnchorSet(checkpoints, self.model)
+    def anchors(
+        self, checkpoints: Sequence[Checkpoint], ignore: Callable[[str], bool] | None = None
+    ) -> AnchorSet:
+        """Open and check ``checkpoints`` against this model's architecture (tensors for which
+        ``ignore`` is true excepted: those always come from the reference anchor)."""
+        return AnchorSet(checkpoints, self.model, ignore)
 
     @torch.inference_mode()
     def write(
@@ -73,7 +86,7 @@ class WorkingModel:
         mixed_names = self._mixed_names(space)
         uniform = None if isinstance(coefficients, GroupedPoint) else _recipe(coefficients, anchors)
         for name, target in self.state.items():
-            if name not in mixed_names:
+            if name not in mixed_names or (anchors.ignore is not None and anchors.ignore(name)):
                 recipe = copied
             elif uniform is not None:
                 recipe = uniform

@@ -7,6 +7,7 @@ evaluation and reports every mismatched tensor by name and shape, for every chec
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from weightscape.errors import WeightscapeError
@@ -56,13 +57,26 @@ def build_model(checkpoint: Checkpoint, num_labels: int | None = None) -> torch.
     return model.eval()
 
 
-def check_compatible(model: torch.nn.Module, readers: list[TensorReader]) -> None:
-    """Raise one error listing every tensor any checkpoint lacks, adds or shapes differently."""
-    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+def check_compatible(
+    model: torch.nn.Module,
+    readers: list[TensorReader],
+    ignore: Callable[[str], bool] | None = None,
+) -> None:
+    """Raise one error listing every tensor any checkpoint lacks, adds or shapes differently.
+
+    Tensors for which ``ignore(name)`` is true are not checked: a generalised loss replaces the
+    classification head, so models finetuned on tasks with other label counts can share one
+    encoder architecture.
+    """
+    expected = {
+        name: tuple(t.shape)
+        for name, t in model.state_dict().items()
+        if ignore is None or not ignore(name)
+    }
     non_persistent = {name for name, _ in model.named_buffers()} - set(expected)
     problems: list[str] = []
     for reader in readers:
-        lines = _mismatches(expected, reader, non_persistent)
+        lines = _mismatches(expected, reader, non_persistent, ignore)
         if lines:
             shown = lines[:MAX_LISTED]
             if len(lines) > MAX_LISTED:
@@ -82,15 +96,18 @@ def check_compatible(model: torch.nn.Module, readers: list[TensorReader]) -> Non
 
 
 def _mismatches(
-    expected: dict[str, tuple[int, ...]], reader: TensorReader, non_persistent: set[str]
+    expected: dict[str, tuple[int, ...]],
+    reader: TensorReader,
+    non_persistent: set[str],
+    ignore: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    have = set(reader.keys())
+    have = {n for n in reader.keys() if ignore is None or not ignore(n)}  # noqa: SIM118
     lines = [
         f"missing {name} {list(shape)}" for name, shape in expected.items() if name not in have
     ]
     lines += [
         f"unexpected {name} {list(reader.shape(name))}"
-        for name in reader.keys()  # noqa: SIM118 (a reader, not a dict)
+        for name in sorted(have)
         if name not in expected and name not in non_persistent
     ]
     for name, shape in expected.items():

@@ -10,6 +10,7 @@ in-process executor is the default: one working model in this process. The Ray e
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -48,17 +49,29 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Evaluate in this process with one working model (rebuilt only when the spec changes)."""
+    """Evaluate in this process with one working model, rebuilt only when the spec changes.
 
-    def __init__(self) -> None:
-        self._spec: EngineSpec | None = None
-        self._engine: Engine | None = None
+    Args:
+        max_engines: How many engines (each one working model) to keep, least recently used
+            dropped first. A study that alternates between a few tasks (a region study's
+            target datasets) keeps one per task instead of rebuilding at every switch.
+    """
+
+    def __init__(self, max_engines: int = 1) -> None:
+        from weightscape.validation import check_int
+
+        self.max_engines = check_int(max_engines, "max_engines", "InProcessExecutor", 1)
+        self._engines: OrderedDict[EngineSpec, Engine] = OrderedDict()
 
     def engine(self, spec: EngineSpec) -> Engine:
-        """The engine for ``spec``, reusing the last one when the spec is the same."""
-        if self._engine is None or self._spec != spec:
-            self._engine, self._spec = spec.build(), spec
-        return self._engine
+        """The engine for ``spec``, reusing a kept one built for an equal spec."""
+        if spec in self._engines:
+            self._engines.move_to_end(spec)
+            return self._engines[spec]
+        while len(self._engines) >= self.max_engines:
+            self._engines.popitem(last=False)
+        engine = self._engines[spec] = spec.build()
+        return engine
 
     def run(
         self,
