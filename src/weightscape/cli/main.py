@@ -11,7 +11,14 @@ import sys
 from collections.abc import Sequence
 
 from weightscape import __version__
-from weightscape.cli import commands, mix_commands, plane_command
+from weightscape.cli import (
+    commands,
+    fuse_command,
+    mix_commands,
+    plane_command,
+    region_command,
+    similarity_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     mix_commands.add_curve(sub)
     mix_commands.add_combine(sub)
     plane_command.add_plane(sub)
+    fuse_command.add_fuse(sub)
+    similarity_command.add_similarity(sub)
+    region_command.add_region(sub)
     commands.add_demo(sub)
     return parser
 
