@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,32 @@ def test_probe_needs_matching_label_sets(mixed_heads, probe_task):
     other = make_task("other", texts, labels, ("bad", "good"))
     with pytest.raises(WeightscapeError, match="train and test splits of one task"):
         Engine(mixed_heads, probe_task["test"], probe=Probe(other))
+
+
+def test_cli_paths_between_models_of_other_label_sets(mixed_heads, tiny_csv, tmp_path, capsys):
+    from weightscape.cli.main import main
+
+    argv = [
+        "interpolate",
+        str(mixed_heads[0].path),
+        str(mixed_heads[2].path),  # a 3-label model: only a generalised loss compares them
+        "--task",
+        str(tiny_csv),
+        "--split",
+        "test",
+        "--points",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
+    assert main([*argv, "--probe-train", "40"]) == 0, capsys.readouterr().err
+    walk = json.loads((tmp_path / "path.json").read_text())
+    assert all(np.isfinite(p["metrics"]["loss"]) for p in walk["points"])
+    capsys.readouterr()
+    assert main(argv) == 2  # the own-head loss cannot mix a 2-label and a 3-label head
+    assert "shape of classifier.weight" in capsys.readouterr().err
+    assert main([*argv, "--probe-train", "40", "--split", "train"]) == 2
+    assert "evaluate on another split" in capsys.readouterr().err

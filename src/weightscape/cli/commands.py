@@ -8,10 +8,12 @@ from pathlib import Path
 
 from weightscape.cli.options import (
     add_eval_options,
+    add_probe_options,
     add_space_options,
     add_task_options,
     checkpoints_from_args,
     int_list,
+    probe_from_args,
     settings_from_args,
     space_from_args,
     task_from_args,
@@ -177,6 +179,7 @@ def add_interpolate(sub) -> None:
     add_task_options(p, default_split="test")
     add_space_options(p)
     add_eval_options(p)
+    add_probe_options(p)
     p.set_defaults(run=run_interpolate)
 
 
@@ -196,6 +199,7 @@ def run_interpolate(args: argparse.Namespace) -> None:
         settings=settings_from_args(args),
         device=args.device,
         tokenizer=args.tokenizer,
+        probe=probe_from_args(args),
     )
     store = ResultStore(args.store or args.out / "results.sqlite")
     walk = walk_path(engine, ts, path=args.path, store=store, progress=not args.no_progress)
@@ -257,6 +261,7 @@ def add_grid(sub) -> None:
     add_task_options(p, default_split="validation")
     add_space_options(p)
     add_eval_options(p)
+    add_probe_options(p)
     p.set_defaults(run=run_grid)
 
 
@@ -274,6 +279,7 @@ def run_grid(args: argparse.Namespace) -> None:
         settings=settings_from_args(args),
         device=args.device,
         tokenizer=args.tokenizer or zoo.tokenizer,
+        probe=probe_from_args(args),
     )
     options = {"address": args.ray_address, "workers": args.workers}
     executor = get_executor(args.executor, **options) if args.executor == "ray" else get_executor()

@@ -68,17 +68,55 @@ def task_from_args(args: argparse.Namespace):
     """Load, split and subset the task the options describe."""
     from weightscape.data import load_task, split, subset
 
-    options = {}
-    if args.label_column:
-        options["label_column"] = args.label_column
-    if args.text_columns:
-        options["text_columns"] = tuple(c.strip() for c in args.text_columns.split(","))
-    task = load_task(args.task, **options)
+    task = load_task(args.task, **_table_options(args))
     if args.split != "all":
         task = split(task, seed=args.split_seed)[args.split]
     if args.subset is not None:
         task = subset(task, args.subset, seed=args.subset_seed)
     return task
+
+
+def _table_options(args: argparse.Namespace) -> dict:
+    options = {}
+    if args.label_column:
+        options["label_column"] = args.label_column
+    if args.text_columns:
+        options["text_columns"] = tuple(c.strip() for c in args.text_columns.split(","))
+    return options
+
+
+def add_probe_options(parser: argparse.ArgumentParser) -> None:
+    """The generalised loss (Gueta et al. 2023) in place of the models' own heads."""
+    group = parser.add_argument_group("generalised loss (linear probe)")
+    group.add_argument(
+        "--probe-train",
+        type=int,
+        default=None,
+        help="score every point by a fresh linear head fitted on N examples of the task's train "
+        "split over the point's frozen encoder (compares models of different datasets or label "
+        "sets); off by default",
+    )
+    group.add_argument("--probe-c", type=float, default=1.0, help="its inverse L2 strength")
+
+
+def probe_from_args(args: argparse.Namespace):
+    """The Probe the options describe, or None when --probe-train is not given."""
+    if args.probe_train is None:
+        return None
+    from weightscape.data import load_task, split, subset
+    from weightscape.errors import WeightscapeError
+    from weightscape.evaluation.probe import Probe, ProbeSettings
+
+    if args.probe_train < 1:
+        raise WeightscapeError(f"--probe-train must be an int >= 1. Got {args.probe_train}.")
+    if args.split in ("train", "all"):
+        raise WeightscapeError(
+            f"--probe-train fits the probe on the train split, so evaluate on another split "
+            f"(--split validation or test), not '{args.split}'."
+        )
+    train = split(load_task(args.task, **_table_options(args)), seed=args.split_seed)["train"]
+    train = subset(train, args.probe_train, seed=args.subset_seed)
+    return Probe(train, ProbeSettings(c=args.probe_c))
 
 
 def add_eval_options(parser: argparse.ArgumentParser) -> None:

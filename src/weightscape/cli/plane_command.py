@@ -7,9 +7,11 @@ from pathlib import Path
 
 from weightscape.cli.options import (
     add_eval_options,
+    add_probe_options,
     add_space_options,
     add_task_options,
     checkpoints_from_args,
+    probe_from_args,
     settings_from_args,
     space_from_args,
     task_from_args,
@@ -65,6 +67,7 @@ def add_plane(sub) -> None:
     add_task_options(p, default_split="validation")
     add_space_options(p)
     add_eval_options(p)
+    add_probe_options(p)
     p.set_defaults(run=run_plane)
 
 
@@ -88,6 +91,7 @@ def run_plane(args: argparse.Namespace) -> None:
         settings=settings_from_args(args),
         device=args.device,
         tokenizer=args.tokenizer,
+        probe=probe_from_args(args),
     )
     result = evaluate_plane(
         spec,
