@@ -23,6 +23,7 @@ from weightscape.evaluation.engine import Engine
 from weightscape.evaluation.probe import Probe
 from weightscape.metrics.regions import pb
 from weightscape.models.checkpoint import Checkpoint
+from weightscape.runtime.store import ResultStore
 
 
 def _perturbed(source, folder, seed, direction_seed, scale=0.05):
@@ -69,9 +70,15 @@ def tiny_region(tmp_path_factory, tokenizer_dir):
     return Checkpoint.from_path(base, name="base"), models, targets
 
 
-def _study(tiny_region, tmp_path, **options):
+@pytest.fixture(scope="module")
+def study(tiny_region, tmp_path_factory):
+    """One study for the module: its anchors are written and its engines built once."""
     base, models, targets = tiny_region
-    return RegionStudy(models, base, targets, tmp_path, device="cpu", **options)
+    folder = tmp_path_factory.mktemp("study")
+    store = ResultStore(folder / "results.sqlite")
+    return RegionStudy(
+        models, base, targets, folder, random_directions=2, device="cpu", store=store
+    )
 
 
 def test_pretrained_anchor_is_the_base_under_model_names(tiny_region, tmp_path):
@@ -106,8 +113,7 @@ def test_random_direction_norm_and_xavier_scale(tiny_region, tmp_path):
     assert torch.allclose(moved[name] - start[name], direction[name].float(), atol=1e-6)
 
 
-def test_random_anchors_have_the_mean_task_vector_norm(tiny_region, tmp_path):
-    study = _study(tiny_region, tmp_path, random_directions=2)
+def test_random_anchors_have_the_mean_task_vector_norm(study):
     gram = study.gram()
     norms = study.task_vector_norms()
     for index in study.random_indices:
@@ -115,8 +121,7 @@ def test_random_anchors_have_the_mean_task_vector_norm(tiny_region, tmp_path):
     assert gram[study.pretrained_index, study.pretrained_index] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_extrapolation_at_0_and_1_reproduces_the_endpoints(tiny_region, tmp_path):
-    study = _study(tiny_region, tmp_path, random_directions=0)
+def test_extrapolation_at_0_and_1_reproduces_the_endpoints(study, tiny_region):
     curves = extrapolation_curves(study, steps=3, reach=4.0)
     assert [c["group"] for c in curves] == ["pos", "count"]
     _base, models, targets = tiny_region
@@ -129,8 +134,7 @@ def test_extrapolation_at_0_and_1_reproduces_the_endpoints(tiny_region, tmp_path
             assert curve["loss"][curve["t"].index(t)] == expected  # bit for bit
 
 
-def test_region_comparisons_match_pb_of_the_measured_losses(tiny_region, tmp_path):
-    study = _study(tiny_region, tmp_path, random_directions=2)
+def test_region_comparisons_match_pb_of_the_measured_losses(study, tiny_region):
     rows = region_comparisons(study, hull_size=4)
     levels = [(r["level"], r["group"]) for r in rows]
     assert levels == [
@@ -153,20 +157,18 @@ def test_region_comparisons_match_pb_of_the_measured_losses(tiny_region, tmp_pat
     assert general["n_ex"] == 2 and general["targets"] == ["count", "pos"]
 
 
-def test_centroid_moves_start_at_the_centroid(tiny_region, tmp_path):
-    study = _study(tiny_region, tmp_path, random_directions=1)
+def test_centroid_moves_start_at_the_centroid(study):
     records = centroid_moves(study, radii=[0.0, 1.0])
     assert [r["group"] for r in records] == ["pos", "count"]
     for record in records:
         moves = record["moves"]
-        assert set(moves) == {"pretrained", "random0"}
+        assert set(moves) == {"pretrained", "random0", "random1"}
         # r = 0 is the centroid whatever the direction.
         assert moves["pretrained"]["loss"][0] == moves["random0"]["loss"][0]
         assert np.mean(record["model_radii"]) == pytest.approx(1.0)
 
 
-def test_interpolation_across_data_orients_and_summarises(tiny_region, tmp_path):
-    study = _study(tiny_region, tmp_path, random_directions=0)
+def test_interpolation_across_data_orients_and_summarises(study):
     result = interpolation_across_data(study, t=[0.0, 0.5, 1.0], max_pairs=2)
     categories = {c["category"] for c in result["curves"]}
     assert categories == {"dataset", "general"}  # two families: no same-family pair of datasets

@@ -198,6 +198,9 @@ class TensorReader:
     def __contains__(self, name: str) -> bool:
         return name in self._where
 
+    def __iter__(self):
+        return iter(self._where)
+
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of one tensor, without reading its data where the format allows."""
         source = self._where[name]
