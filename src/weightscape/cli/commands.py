@@ -50,6 +50,9 @@ def add_finetune(sub) -> None:
     p.add_argument("--head-seed", type=int, default=0, help="seed of the new head's init")
     p.add_argument("--data-seed", type=int, default=0, help="seed of data order and dropout")
     p.add_argument("--save-steps", type=int_list, default=(), help="also save at these steps")
+    p.add_argument(
+        "--device", default="cpu", help="where to train: cpu (default), auto, cuda, cuda:N"
+    )
     tuning = p.add_argument_group("tuning (defaults: FinetuneConfig's)")
     tuning.add_argument("--lora-r", type=int, default=None, help="LoRA rank (8)")
     tuning.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (16)")
@@ -125,7 +128,13 @@ def run_finetune(args: argparse.Namespace) -> None:
         raise WeightscapeError(
             "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in err.errors())
         ) from err
-    saved = finetune(config, task_from_args(args), args.out, progress=not args.no_progress)
+    saved = finetune(
+        config,
+        task_from_args(args),
+        args.out,
+        progress=not args.no_progress,
+        device=args.device,
+    )
     for checkpoint in saved:
         print(f"saved {checkpoint.name}: {checkpoint.path}")
     print(f"zoo manifest: {args.out / 'zoo.yaml'}")
@@ -137,7 +146,9 @@ def _run_zoo_file(args: argparse.Namespace) -> None:
 
     zoo_file = load_zoo_file(args.zoo_file)
     task = zoo_file.task.load() if zoo_file.task is not None else task_from_args(args)
-    report = run_sweep(expand(zoo_file), task, args.out, progress=not args.no_progress)
+    report = run_sweep(
+        expand(zoo_file), task, args.out, progress=not args.no_progress, device=args.device
+    )
     for name in report.skipped:
         print(f"skipped {name}: already trained")
     for name in report.trained:

@@ -138,9 +138,17 @@ class FinetuneConfig(BaseModel):
 
 
 def finetune(
-    config: FinetuneConfig, train: Task, out_dir: str | Path, *, progress: bool = False
+    config: FinetuneConfig,
+    train: Task,
+    out_dir: str | Path,
+    *,
+    progress: bool = False,
+    device: str = "cpu",
 ) -> list[Checkpoint]:
     """Train one model and save checkpoints at ``save_steps`` and at the last step.
+
+    ``device`` (``cpu``, ``auto``, ``cuda``...) is where training runs; it is not part of the
+    config (a run's recipe), though GPU and CPU arithmetic round differently.
 
     Returns:
         The saved checkpoints, in step order; each is also recorded in ``out_dir/zoo.yaml``.
@@ -157,7 +165,10 @@ def finetune(
         train = half_of(train, config.data_half, seed=config.data_half_seed)
     if config.train_size is not None:
         train = subset(train, config.train_size, seed=config.train_size_seed)
+    from weightscape.evaluation.working_model import resolve_device
+
     model, tokenizer = initial_model(config, train)
+    model.to(resolve_device(device))
     params = mark_trainable(model, config.method)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(
@@ -177,7 +188,8 @@ def finetune(
     start = time.perf_counter()
     for step in tqdm(range(1, config.steps + 1), desc=config.name, disable=not progress):
         inputs, labels = next(batches)
-        loss = torch.nn.functional.cross_entropy(model(**inputs).logits, labels)
+        inputs = {k: v.to(model.device) for k, v in inputs.items()}
+        loss = torch.nn.functional.cross_entropy(model(**inputs).logits, labels.to(model.device))
         loss.backward()
         optimizer.step()
         schedule.step()

@@ -224,7 +224,12 @@ class SweepReport:
 
 
 def run_sweep(
-    configs: list[FinetuneConfig], train: Task, out_dir: str | Path, *, progress: bool = False
+    configs: list[FinetuneConfig],
+    train: Task,
+    out_dir: str | Path,
+    *,
+    progress: bool = False,
+    device: str = "cpu",
 ) -> SweepReport:
     """Train every run into ``out_dir`` (one ``zoo.yaml``), skipping finished ones.
 
@@ -240,7 +245,7 @@ def run_sweep(
         if _finished(config, out_dir):
             report.skipped.append(config.name)
             continue
-        finetune(config, train, out_dir, progress=progress)
+        finetune(config, train, out_dir, progress=progress, device=device)
         report.trained.append(config.name)
     return report
 
