@@ -44,11 +44,11 @@ def test_cuda_and_cpu_engines_agree(tiny_models, parts, probed):
         assert cpu.metrics["accuracy"] == pytest.approx(gpu.metrics["accuracy"], abs=0.02)
 
 
-def test_finetune_on_cuda_saves_a_model_that_evaluates_on_cpu(tiny_models, parts, tmp_path):
+def test_finetune_on_cuda_saves_a_model_that_evaluates_on_cpu(tiny_models, tiny_task, tmp_path):
     from weightscape.training.finetune import FinetuneConfig, finetune
 
-    config = FinetuneConfig(name="g", base=str(tiny_models[0]), steps=30, batch_size=16, lr=1e-3)
-    saved = finetune(config, parts["train"], tmp_path, device="cuda")[-1]
-    before = Engine([Checkpoint.from_path(tiny_models[0])], parts["test"], device="cpu")
-    after = Engine([saved], parts["test"], device="cpu")
-    assert after.evaluate([1.0]).metrics["loss"] < before.evaluate([1.0]).metrics["loss"]
+    # The settings of conftest's trained_tiny, which solve the generated task on CPU.
+    config = FinetuneConfig(name="g", base=str(tiny_models[0]), steps=120, batch_size=16, lr=1e-3)
+    saved = finetune(config, tiny_task, tmp_path, device="cuda")[-1]
+    metrics = Engine([saved], tiny_task, device="cpu").evaluate([1.0]).metrics
+    assert metrics["accuracy"] > 0.9 and metrics["loss"] < 0.6  # chance: ln 2 = 0.69
