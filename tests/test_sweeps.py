@@ -17,7 +17,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
 from weightscape.models.zoo import Zoo
-from weightscape.training.finetune import half_of
+from weightscape.training.finetune import FinetuneConfig, half_of
 from weightscape.training.sweeps import ZooFile, _name, expand, load_zoo_file
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "sweep_seeds.yaml"
@@ -173,7 +173,7 @@ def test_run_distance_at_each_common_step(tmp_path):
 
 
 def test_train_size_subsamples_and_free_tags_reach_the_zoo(tiny_models, tiny_task, tmp_path):
-    from weightscape.training.finetune import FinetuneConfig, finetune
+    from weightscape.training.finetune import finetune
 
     config = FinetuneConfig(
         name="small",
@@ -192,3 +192,19 @@ def test_train_size_subsamples_and_free_tags_reach_the_zoo(tiny_models, tiny_tas
     with pytest.raises(ValueError, match="tags weightscape sets itself"):
         FinetuneConfig(name="x", tags={"dataset": "mine"})
     assert "n10" in _name("p", {"train_size": 10})
+
+
+def test_a_run_logged_before_an_option_existed_still_counts_as_finished(tmp_path):
+    from weightscape.training.sweeps import _finished
+
+    config = FinetuneConfig(name="old", steps=3)
+    run = tmp_path / "old"
+    (run / "step-3").mkdir(parents=True)
+    (run / "step-3" / "model.safetensors").write_bytes(b"")
+    logged = json.loads(json.dumps(config.model_dump()))
+    del logged["train_size"], logged["tags"]  # options added after this run was trained
+    (run / "train_log.json").write_text(json.dumps({"config": logged}))
+    assert _finished(config, tmp_path)
+    changed = FinetuneConfig(name="old", steps=3, train_size=5)
+    with pytest.raises(WeightscapeError, match=r"\(train_size differ\)"):
+        _finished(changed, tmp_path)

@@ -257,6 +257,10 @@ def _finished(config: FinetuneConfig, out_dir: Path) -> bool:
         return False
     logged = json.loads(log.read_text()).get("config")
     wanted = json.loads(json.dumps(config.model_dump()))
+    if logged is not None:
+        # A run logged before an option existed was trained with that option's default.
+        defaults = json.loads(json.dumps(FinetuneConfig(name=config.name).model_dump()))
+        logged = {**defaults, **logged}
     if logged != wanted:
         changed = sorted(k for k in wanted if logged is None or logged.get(k) != wanted[k])
         raise WeightscapeError(
