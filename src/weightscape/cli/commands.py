@@ -74,6 +74,21 @@ def add_finetune(sub) -> None:
         "--train-size", type=int, default=None, help="train on a seeded subsample of N examples"
     )
     tuning.add_argument("--train-size-seed", type=int, default=None, help="seed of the subsample")
+    dynamics = p.add_argument_group("training dynamics (dataset cartography; off by default)")
+    dynamics.add_argument(
+        "--dynamics-examples",
+        type=int,
+        default=None,
+        help="record p(true label) of N seeded training examples into OUT/NAME/dynamics.npz "
+        "(for `weightscape knowledge`)",
+    )
+    dynamics.add_argument(
+        "--dynamics-every",
+        type=int,
+        default=None,
+        help="record every K steps and at the last (default: steps // 10); short runs see "
+        "less than an epoch, so records are per K steps, not per epoch",
+    )
     p.add_argument("--no-progress", action="store_true")
     add_task_options(p, default_split="train")
     p.set_defaults(run=run_finetune)
@@ -91,6 +106,8 @@ _FINETUNE_OPTIONAL = (
     "data_half_seed",
     "train_size",
     "train_size_seed",
+    "dynamics_examples",
+    "dynamics_every",
 )
 
 

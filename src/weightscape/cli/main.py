@@ -14,6 +14,7 @@ from weightscape import __version__
 from weightscape.cli import (
     commands,
     fuse_command,
+    knowledge_command,
     mix_commands,
     plane_command,
     region_command,
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     fuse_command.add_fuse(sub)
     similarity_command.add_similarity(sub)
     region_command.add_region(sub)
+    knowledge_command.add_knowledge(sub)
     commands.add_demo(sub)
     return parser
 

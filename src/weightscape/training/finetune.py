@@ -14,6 +14,10 @@ Checkpoints are saved as safetensors model directories at chosen steps, each wit
 output's ``zoo.yaml``. A LoRA or adapter checkpoint holds the whole model (frozen base, added
 tensors, head) plus a ``weightscape_tuning.json`` sidecar from which the engine rebuilds the same
 architecture (:mod:`weightscape.models.tuning_spec`).
+
+With ``dynamics_examples`` set, the run also records its training dynamics (the true label's
+probability on a seeded subset of its training examples every ``dynamics_every`` steps and at the
+end) into ``OUT/NAME/dynamics.npz``, for dataset cartography (:mod:`.dynamics`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from weightscape.models.space import is_head
 from weightscape.models.tuning_spec import AdapterSpec, LoraSpec, TuningSpec, write_tuning_spec
 from weightscape.models.zoo import append_to_manifest
 from weightscape.training.batches import training_batches
+from weightscape.training.dynamics import start_recording
 from weightscape.training.tuning import METHODS, MethodName
 
 if TYPE_CHECKING:
@@ -101,6 +106,10 @@ class FinetuneConfig(BaseModel):
     lora_target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
     adapter_bottleneck: int = Field(64, ge=1)
     save_steps: tuple[int, ...] = ()
+    # Training dynamics (dataset cartography): track this many training examples (None: off),
+    # recording every K steps and at the last (None: K = max(1, steps // 10)).
+    dynamics_examples: int | None = Field(None, ge=1)
+    dynamics_every: int | None = Field(None, ge=1)
 
     @field_validator("tags")
     @classmethod
@@ -183,6 +192,15 @@ def finetune(
         seed=config.data_seed,
     )
     save_at = {s for s in config.save_steps if s <= config.steps} | {config.steps}
+    recorder = start_recording(
+        tokenizer,
+        train,
+        examples=config.dynamics_examples,
+        every=config.dynamics_every,
+        total_steps=config.steps,
+        max_length=config.max_length,
+        device=model.device,
+    )
     saved, log = [], []
     model.train()
     start = time.perf_counter()
@@ -195,8 +213,12 @@ def finetune(
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
         log.append({"step": step, "loss": loss.item()})
+        if recorder is not None:
+            recorder.after_step(model, step)
         if step in save_at:
             saved.append(_save(model, tokenizer, config, dataset, out_dir, step))
+    if recorder is not None:  # before the log, which marks a run finished
+        recorder.save(out_dir / config.name)
     _write_log(out_dir / config.name / "train_log.json", config, log, time.perf_counter() - start)
     return saved
 

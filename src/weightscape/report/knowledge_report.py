@@ -1,0 +1,182 @@
+"""The knowledge report: Qin et al.'s Fig. 8, cartography maps, a markdown summary and JSON.
+
+From a :class:`~weightscape.analyses.knowledge.KnowledgePath`:
+
+* ``knowledge-steps.png``: per step j, the counts of F_j (newly forgotten source examples) and
+  M_j (newly learned target examples) as bars, their mean confidence and mean variability as
+  lines (the shape of Qin et al. 2022, Fig. 8), and both tasks' accuracy along the path;
+* ``cartography-source.png``, ``cartography-target.png``: each run's cartography map
+  (variability against confidence, coloured by correctness, Swayamdipta et al. 2020);
+* ``knowledge.md``: the per-step table and whether the paper's ordering holds here;
+* ``knowledge.json``: every number, per-example arrays included (NaN written as null).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from weightscape.analyses.knowledge import KnowledgePath
+from weightscape.metrics.cartography import Cartography
+from weightscape.metrics.knowledge import trend
+from weightscape.report.figures import finish, pyplot
+
+# The paper's ordering (Qin et al. §Q3): sign of each statistic's trend along the path.
+EXPECTED_TRENDS = {
+    "forgotten_confidence": +1,  # hard source examples are forgotten first, easy ones last
+    "forgotten_variability": -1,
+    "learned_confidence": -1,  # easy target examples are learned first
+    "learned_variability": +1,
+}
+
+
+def ordering(steps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each statistic's trend along the path (Spearman with the step) against the paper's sign.
+
+    ``holds`` is None when there is no trend to judge (fewer than 3 non-empty steps).
+    """
+    out = {}
+    for key, sign in EXPECTED_TRENDS.items():
+        rho = trend([row[key] for row in steps])
+        holds = None if math.isnan(rho) else bool(rho * sign > 0)
+        out[key] = {"spearman_with_step": rho, "expected_sign": sign, "holds": holds}
+    return out
+
+
+def knowledge_markdown(result: KnowledgePath) -> str:
+    """The per-step table (F_j, M_j, their mean statistics, flips back, accuracies) and the
+    paper's ordering checked."""
+    steps = result.steps()
+    lines = [
+        f"# Knowledge along the path {result.source} -> {result.target}",
+        "",
+        f"{len(result.ts) - 1} steps (t = {', '.join(f'{t:.3g}' for t in result.ts)}); heads: "
+        f"{_HEAD_TEXT[result.head]}. Source examples: {len(result.source_examples.ids)} tracked "
+        f"of {result.source_examples.task}; target examples: {len(result.target_examples.ids)} "
+        f"tracked of {result.target_examples.task}.",
+        "",
+        "| j | t | F_j | conf F | var F | M_j | conf M | var M | src re-learned | "
+        "tgt re-forgotten | src acc | tgt acc | F_j easy/amb/hard | M_j easy/amb/hard |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in steps:
+        lines.append(
+            f"| {r['step']} | {r['t']:.3g} | {r['forgotten']} | {_num(r['forgotten_confidence'])}"
+            f" | {_num(r['forgotten_variability'])} | {r['learned']} | "
+            f"{_num(r['learned_confidence'])} | {_num(r['learned_variability'])} | "
+            f"{r['source_relearned']} | {r['target_reforgotten']} | {r['source_accuracy']:.3f} | "
+            f"{r['target_accuracy']:.3f} | {_regions(r['forgotten_regions'])} | "
+            f"{_regions(r['learned_regions'])} |"
+        )
+    lines += ["", "Qin et al.'s ordering (Spearman of the step's mean with j; expected sign):", ""]
+    for key, check in ordering(steps).items():
+        verdict = {True: "holds", False: "does not hold", None: "undetermined"}[check["holds"]]
+        lines.append(
+            f"- {key.replace('_', ' ')}: rho {_num(check['spearman_with_step'])}, expected "
+            f"{'rising' if check['expected_sign'] > 0 else 'falling'}: {verdict}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+_HEAD_TEXT = {
+    "own": "each point's own (mixed) head",
+    "probe": "a linear probe fitted per task and point over the frozen encoder",
+}
+
+
+def _num(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.3f}"
+
+
+def _regions(counts: dict[str, int]) -> str:
+    return "/".join(str(n) for n in counts.values())
+
+
+def plot_knowledge_steps(result: KnowledgePath, png: str | Path) -> Path:
+    """Qin et al.'s Fig. 8: F_j and M_j counts, mean confidence, mean variability; and the
+    accuracy of both tasks along the path."""
+    import numpy as np
+
+    steps = result.steps()
+    j = np.array([r["step"] for r in steps])
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
+    axes[0].bar(j - 0.2, [r["forgotten"] for r in steps], width=0.4, label="F_j (source)")
+    axes[0].bar(j + 0.2, [r["learned"] for r in steps], width=0.4, label="M_j (target)")
+    axes[0].set_ylabel("examples")
+    for ax, stat in zip(axes[1:3], ("confidence", "variability"), strict=True):
+        ax.plot(j, [r[f"forgotten_{stat}"] for r in steps], marker="o", label="F_j (source)")
+        ax.plot(j, [r[f"learned_{stat}"] for r in steps], marker="s", label="M_j (target)")
+        ax.set_ylabel(f"mean {stat}")
+    for ax in axes[:3]:
+        ax.set_xticks(j)
+        ax.set_xlabel("step j")
+    ts = result.ts
+    axes[3].plot(ts, result.source_examples.accuracy(), marker="o", label="source examples")
+    axes[3].plot(ts, result.target_examples.accuracy(), marker="s", label="target examples")
+    axes[3].set_xlabel(f"t (0 = {result.source}, 1 = {result.target})")
+    axes[3].set_ylabel("accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Knowledge along {result.source} -> {result.target} ({result.head} heads)")
+    return finish(fig, png)
+
+
+def plot_cartography(stats: Cartography, png: str | Path, title: str) -> Path:
+    """The cartography map: variability (x) against confidence (y), coloured by correctness."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.2))
+    points = ax.scatter(
+        stats.variability,
+        stats.confidence,
+        c=stats.correctness,
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        s=12,
+        alpha=0.8,
+    )
+    fig.colorbar(points, ax=ax, label="correctness")
+    ax.set_xlabel("variability")
+    ax.set_ylabel("confidence")
+    ax.set_xlim(-0.01, 0.51)  # a probability's standard deviation is at most 0.5
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return finish(fig, png)
+
+
+def write_knowledge_report(result: KnowledgePath, out: str | Path) -> dict[str, Path]:
+    """Write the plots, ``knowledge.md`` and ``knowledge.json`` into ``out``; return the paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": out / "knowledge.json",
+        "markdown": out / "knowledge.md",
+        "steps": out / "knowledge-steps.png",
+        "source map": out / "cartography-source.png",
+        "target map": out / "cartography-target.png",
+    }
+    summary = {**result.to_dict(), "ordering": ordering(result.steps())}
+    files["json"].write_text(json.dumps(_nan_to_none(summary), indent=1))
+    files["markdown"].write_text(knowledge_markdown(result))
+    plot_knowledge_steps(result, files["steps"])
+    maps = {"source map": result.source_examples, "target map": result.target_examples}
+    for key, examples in maps.items():
+        title = f"{examples.run} on {examples.task} ({len(examples.ids)} tracked examples)"
+        plot_cartography(examples.cartography, files[key], title)
+    return files
+
+
+def _nan_to_none(value: Any) -> Any:
+    """JSON has no NaN: empty sets' means become null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
+    return value
