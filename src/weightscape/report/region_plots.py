@@ -125,14 +125,15 @@ def region_markdown(results: dict[str, Any]) -> str:
     ):
         if key in results:
             part = results[key]
-            lines += [f"## {title}: mean (std) loss at t", ""]
-            lines += ["| category | curves | " + " | ".join(f"{x:g}" for x in part["t"]) + " |"]
-            lines += ["|---|---|" + "---|" * len(part["t"])]
-            for category, e in part["summary"].items():
-                cells = [
-                    f"{m:.3f} ({s:.3f})"
-                    for m, s in zip(e["loss"]["mean"], e["loss"]["std"], strict=True)
-                ]
-                lines.append(f"| {category} | {e['n_curves']} | " + " | ".join(cells) + " |")
-            lines.append("")
+            for metric in ("loss", "accuracy"):
+                lines += [f"## {title}: mean (std) {metric} at t", ""]
+                lines += ["| category | curves | " + " | ".join(f"{x:g}" for x in part["t"]) + " |"]
+                lines += ["|---|---|" + "---|" * len(part["t"])]
+                for category, e in part["summary"].items():
+                    cells = [
+                        f"{m:.3f} ({s:.3f})"
+                        for m, s in zip(e[metric]["mean"], e[metric]["std"], strict=True)
+                    ]
+                    lines.append(f"| {category} | {e['n_curves']} | " + " | ".join(cells) + " |")
+                lines.append("")
     return "\n".join(lines)
