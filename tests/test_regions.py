@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -187,3 +189,40 @@ def test_a_zoo_dataset_without_target_is_refused(tiny_region, tmp_path):
         RegionStudy(models, base, {"pos": targets["pos"]}, tmp_path)
     with pytest.raises(WeightscapeError, match="famly"):
         RegionStudy(models, base, targets, tmp_path, family_tag="famly")
+
+
+def test_region_cli_end_to_end(tiny_region, tmp_path, capsys):
+    import csv
+
+    from weightscape.cli.main import main
+    from weightscape.models.zoo import append_to_manifest
+
+    base, models, _ = tiny_region
+    texts, labels = generated_texts(60, seed=4)
+    manifest = tmp_path / "zoo.yaml"
+    for dataset, flip in (("a", 0), ("b", 1)):  # two table tasks: the labels and their flip
+        path = tmp_path / f"{dataset}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            writer.writerows((t, y ^ flip) for t, y in zip(texts, labels, strict=True))
+        for model in models[:2] if flip == 0 else models[3:5]:
+            tags = {"dataset": str(path), "family": "toy"}
+            name = f"{dataset}-{model.name}"
+            append_to_manifest(manifest, {"name": name, "path": str(model.path), "tags": tags})
+    out = tmp_path / "out"
+    argv = ["region", "--zoo", str(manifest), "--base", str(base.path), "--out", str(out)]
+    small = ["--hull", "2", "--random", "1", "--probe-train", "30", "--probe-test", "10"]
+    small += ["--radii", "0,1", "--extrapolation-steps", "2", "--reach", "2", "--max-pairs", "1"]
+    assert main([*argv, *small, "--device", "cpu", "--no-progress"]) == 0, capsys.readouterr().err
+    results = json.loads((out / "regions.json").read_text())
+    assert {"comparisons", "extrapolation", "moves", "interpolation"} <= set(results)
+    assert [r["group"] for r in results["comparisons"] if r["level"] == "dataset"] == [
+        str(tmp_path / "a.csv"),
+        str(tmp_path / "b.csv"),
+    ]
+    for name in ("regions.md", "region-losses.png", "region-moves.png"):
+        assert (out / name).is_file()
+    assert "PB(In,Ex)" in capsys.readouterr().out
+    assert main([*argv, "--sections", "pb,edgs"]) == 2
+    assert "Unknown section 'edgs'" in capsys.readouterr().err

@@ -120,7 +120,8 @@ class RegionStudy:
         for i, model in enumerate(self.models):
             if tag not in model.tags:
                 available = sorted({k for m in self.models for k in m.tags})
-                raise unknown_name_error(f"tag of model '{model.name}'", tag, available)
+                error = unknown_name_error("tag", tag, available)
+                raise WeightscapeError(f"{error} (model '{model.name}' has no such tag)")
             value = model.tags[tag]
             key = dataset_of(value) if tag == self.group_tag else str(value)
             groups.setdefault(key, []).append(i)

@@ -78,13 +78,17 @@ def run_region(args: argparse.Namespace) -> None:
     from weightscape.analyses.regions import RegionStudy, load_targets
     from weightscape.analyses.zoo_groups import base_of, final_models
     from weightscape.cli.options import space_from_args
+    from weightscape.errors import unknown_name_error
     from weightscape.evaluation.probe import ProbeSettings
     from weightscape.models.checkpoint import Checkpoint
     from weightscape.models.pretrained import resolve_model_path
     from weightscape.models.zoo import Zoo
-    from weightscape.report.region_report import run_region_study
+    from weightscape.report.region_report import SECTIONS, run_region_study
     from weightscape.runtime.store import ResultStore
 
+    for section in args.sections:  # before any data is loaded
+        if section not in SECTIONS:
+            raise unknown_name_error("section", section, SECTIONS)
     zoo = Zoo.from_manifest(args.zoo)
     models = final_models(zoo)
     base_spec = args.base if args.base is not None else base_of(zoo)
@@ -126,12 +130,13 @@ def run_region(args: argparse.Namespace) -> None:
 def _targets(models, args, load_targets):
     """Targets for every dataset of the zoo (checked for a tag first, so a typo fails fast)."""
     from weightscape.analyses.zoo_groups import dataset_of
-    from weightscape.errors import unknown_name_error
+    from weightscape.errors import WeightscapeError, unknown_name_error
 
     untagged = [m for m in models if args.tag not in m.tags]
     if untagged:
         available = sorted({k for m in models for k in m.tags})
-        raise unknown_name_error(f"tag of model '{untagged[0].name}'", args.tag, available)
+        error = unknown_name_error("tag", args.tag, available)
+        raise WeightscapeError(f"{error} (model '{untagged[0].name}' has no such tag; see --tag)")
     names = sorted({dataset_of(m.tags[args.tag]) for m in models})
     return load_targets(
         names, train_size=args.probe_train, test_size=args.probe_test, seed=args.seed
