@@ -92,7 +92,7 @@ def run_fuse(
         base: The pretrained model (a built-in name or a path); default: the zoo's base, else the
             ``base`` tag its models share.
         eval_settings: Evaluation batch size and truncation.
-        device: Device of the evaluation.
+        device: Where BitFit trains and the models are evaluated (``auto``: a GPU if present).
         executor: Evaluates the points (default: in process).
         load: Loads a target's task by name.
         progress: Show progress bars.
@@ -110,7 +110,9 @@ def run_fuse(
         starts = {"base": base, "centroid": str(centroid.path)}
         hashes = {"centroid": centroid.content_hash()}
         configs = fuse_configs(target, starts, settings, len(parts["train"]), hashes)
-        report = run_sweep(configs, parts["train"], out_dir / "runs", progress=progress)
+        report = run_sweep(
+            configs, parts["train"], out_dir / "runs", progress=progress, device=device
+        )
         result.trained += report.trained
         result.skipped += report.skipped
         test = parts["test"]
