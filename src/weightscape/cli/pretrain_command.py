@@ -1,10 +1,14 @@
 """``weightscape pretrain``: pretrain a small masked LM, then study connectivity per checkpoint.
 
-The default fits 2 CPU cores in roughly 25 minutes (measured pieces, fp32, 2 threads: a
-pretraining step of the default 2-layer, hidden-128 model with MiniLM's 30,522-word vocabulary,
-batch 32 x 64 tokens, takes ~1.0 s, so 1,000 steps ~17 min; a finetuning step ~0.12 s, so the 3
-runs x 150 steps per checkpoint ~1 min; the three 11-point paths on 256 examples ~0.5 min; 4
-checkpoints). A larger setting for one GPU (a BERT-small-like model; hours on an H100)::
+The default fits 2 CPU cores in roughly 22 minutes, estimated from measured pieces (fp32, 2
+threads; the whole default was not run): a pretraining step of the default 2-layer, hidden-128
+model with MiniLM's 30,522-word vocabulary, batch 32 x 64 tokens, takes ~0.95 s (10 steps: 9.7 s),
+so 1,000 steps ~16 min; a finetuning step ~0.12 s (10 steps: 1.2 s), so the 3 runs x 150 steps per
+checkpoint ~1 min; loading both tasks and walking the three 11-point paths on 256 examples ~12 s
+per checkpoint; 4 checkpoints (steps 0, 100, 300, 1000) ~5 min.
+
+A larger setting for one GPU (a BERT-small-like model; its time was not measured here; the
+WordNet glosses need Debian's wordnet-base)::
 
     weightscape pretrain --out runs/pretrain-gpu --device cuda --hidden 512 --layers 4 \\
         --heads 8 --max-length 128 --batch-size 128 --steps 50000 \\
