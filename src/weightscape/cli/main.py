@@ -17,6 +17,7 @@ from weightscape.cli import (
     knowledge_command,
     mix_commands,
     plane_command,
+    pretrain_command,
     region_command,
     similarity_command,
 )
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     similarity_command.add_similarity(sub)
     region_command.add_region(sub)
     knowledge_command.add_knowledge(sub)
+    pretrain_command.add_pretrain(sub)
     commands.add_demo(sub)
     return parser
 

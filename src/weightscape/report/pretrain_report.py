@@ -1,0 +1,111 @@
+"""Plots and tables of the pretraining study (Qin et al. 2022, Figs. 6 and 7 in shape).
+
+Reads only the study's result (:func:`weightscape.analyses.pretraining.study_pretraining`):
+
+- ``pretraining-barriers.png``: the same-task loss barrier (and accuracy drop) per pretraining
+  step (Fig. 6);
+- ``pretraining-cross-task.png``: the generalised loss along the line from the task-A minimum to
+  the task-B minimum, on task A and on task B, one curve per pretraining step (Fig. 7).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from weightscape.report.figures import finish, pyplot
+
+__all__ = ["pretraining_table", "write_pretraining_report"]
+
+
+def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
+    """Write ``pretraining.json``, ``pretraining.md`` and the two plots into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "json": out / "pretraining.json",
+        "markdown": out / "pretraining.md",
+        "barriers": out / "pretraining-barriers.png",
+        "cross task": out / "pretraining-cross-task.png",
+    }
+    files["json"].write_text(json.dumps(_finite_or_none(result), indent=1))
+    files["markdown"].write_text(pretraining_table(result))
+    plot_barriers(result, files["barriers"])
+    plot_cross_task(result, files["cross task"])
+    return files
+
+
+def pretraining_table(result: dict[str, Any]) -> str:
+    """A Markdown table: per pretraining step, the same-task barrier and the cross-task curves'
+    peaks above their endpoints.
+
+    >>> row = {"loss_barrier": 0.5, "loss_convexity_gap": 0.25, "accuracy_barrier": 0.1,
+    ...        "endpoint_accuracy": [0.8, 0.9]}
+    >>> cross = {"task_a": {"loss_barrier": 1.0}, "task_b": {"loss_barrier": 2.0}}
+    >>> print(pretraining_table({"checkpoints": [
+    ...     {"step": 10, "same_task": row, "cross_task": cross}]}).splitlines()[-1])
+    | 10 | 0.5 | 0.25 | 0.1 | 0.8 / 0.9 | 1 | 2 |
+    """
+    lines = [
+        "| pretraining step | loss barrier A-A | convexity gap | accuracy drop | end accuracy "
+        "| probe-loss barrier A-B on A | on B |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in result["checkpoints"]:
+        same, cross = row["same_task"], row["cross_task"]
+        ends = " / ".join(f"{a:.3g}" for a in same["endpoint_accuracy"])
+        lines.append(
+            f"| {row['step']} | {same['loss_barrier']:.3g} | {same['loss_convexity_gap']:.3g} "
+            f"| {same['accuracy_barrier']:.3g} | {ends} "
+            f"| {cross['task_a']['loss_barrier']:.3g} | {cross['task_b']['loss_barrier']:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_barriers(result: dict[str, Any], png: Path) -> Path:
+    """Same-task loss barrier and accuracy drop against the pretraining step."""
+    plt = pyplot()
+    rows = result["checkpoints"]
+    steps = [r["step"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for ax, key, label in (
+        (axes[0], "loss_barrier", "loss barrier"),
+        (axes[1], "accuracy_barrier", "accuracy drop"),
+    ):
+        ax.plot(steps, [r["same_task"][key] for r in rows], marker="o")
+        ax.set_xlabel("pretraining step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle("Two finetuned copies of each pretraining checkpoint: barrier along the line")
+    return finish(fig, png)
+
+
+def plot_cross_task(result: dict[str, Any], png: Path) -> Path:
+    """Generalised loss along the task-A -> task-B line, per task, one curve per step."""
+    plt = pyplot()
+    rows = result["checkpoints"]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
+    colours = plt.cm.viridis([i / max(len(rows) - 1, 1) for i in range(len(rows))])
+    for ax, key in zip(axes, ("task_a", "task_b"), strict=True):
+        for row, colour in zip(rows, colours, strict=True):
+            curve = row["cross_task"][key]
+            ax.plot(curve["t"], curve["loss"], color=colour, label=f"step {row['step']}")
+        ax.set_title(f"evaluated on {rows[0]['cross_task'][key]['task']}" if rows else key)
+        ax.set_xlabel("t (0: task-A minimum, 1: task-B minimum)")
+        ax.set_ylabel("generalised loss")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize="small")
+    return finish(fig, png)
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN or infinity: write null instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
