@@ -16,11 +16,9 @@ through the results store, so a rerun resumes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from weightscape.analyses.interpolation import PathWalk, walk_path
@@ -29,10 +27,12 @@ from weightscape.data.raw_text import raw_texts
 from weightscape.evaluation.engine import Engine
 from weightscape.evaluation.evaluator import EvalSettings
 from weightscape.evaluation.probe import Probe
+from weightscape.geometry import even_grid
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.runtime.store import ResultStore
-from weightscape.training.finetune import FinetuneConfig, finetune
+from weightscape.training.finetune import FinetuneConfig
 from weightscape.training.pretrain import PretrainConfig, pretrained_checkpoints
+from weightscape.training.sweeps import run_sweep
 
 __all__ = ["PretrainingStudy", "finetuned", "pretrain_and_study", "study_pretraining"]
 
@@ -55,18 +55,10 @@ class PretrainingStudy(BaseModel):
 
 
 def finetuned(config: FinetuneConfig, train: Task, out_dir: Path, **options: Any) -> Checkpoint:
-    """The last checkpoint of ``config``'s run: read back if ``out_dir`` holds this finished run
-    with the same config, else trained now."""
-    run_dir = out_dir / config.name
-    log, last = run_dir / "train_log.json", run_dir / f"step-{config.steps}"
-    wanted = json.loads(config.model_dump_json())
-    if (
-        log.is_file()
-        and (last / "model.safetensors").is_file()
-        and json.loads(log.read_text()).get("config") == wanted
-    ):
-        return Checkpoint.from_path(last, name=config.name)
-    return finetune(config, train, out_dir, **options)[-1]
+    """The last checkpoint of ``config``'s run, trained now unless ``out_dir`` holds it finished
+    (a finished run with other settings is an error, as in a sweep, never silently retrained)."""
+    run_sweep([config], train, out_dir, **options)
+    return Checkpoint.from_path(out_dir / config.name / f"step-{config.steps}", name=config.name)
 
 
 def study_pretraining(
@@ -96,7 +88,7 @@ def study_pretraining(
     parts = {
         key: _parts(task, study) for key, task in zip(("task_a", "task_b"), loaded, strict=True)
     }
-    ts = np.linspace(0.0, 1.0, study.points)
+    ts = even_grid(study.points)  # exact ends: t = 0 and 1 are the models themselves
     settings = EvalSettings(batch_size=64, max_length=study.max_length)
     rows = []
     for checkpoint in checkpoints:
