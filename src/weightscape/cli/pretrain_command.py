@@ -1,11 +1,10 @@
 """``weightscape pretrain``: pretrain a small masked LM, then study connectivity per checkpoint.
 
-The default fits 2 CPU cores in roughly 22 minutes, estimated from measured pieces (fp32, 2
-threads; the whole default was not run): a pretraining step of the default 2-layer, hidden-128
-model with MiniLM's 30,522-word vocabulary, batch 32 x 64 tokens, takes ~0.95 s (10 steps: 9.7 s),
-so 1,000 steps ~16 min; a finetuning step ~0.12 s (10 steps: 1.2 s), so the 3 runs x 150 steps per
-checkpoint ~1 min; loading both tasks and walking the three 11-point paths on 256 examples ~12 s
-per checkpoint; 4 checkpoints (steps 0, 100, 300, 1000) ~5 min.
+The default fits 2 CPU cores in well under an hour (measured, docs/pretraining.md): pretraining
+the 2-layer, hidden-128 model with MiniLM's 30,522-word vocabulary for 1,000 steps (batch 32 x 64
+tokens) takes about 17 min on a quiet machine (1 s a step; steps 0-100 took 100 s); then, per
+checkpoint (steps 0, 100, 300, 1000), three finetuning runs of 300 steps at lr 1e-3 and three
+11-point walks took 4.5 min for all four checkpoints.
 
 A larger setting for one GPU (a BERT-small-like model; its time was not measured here; the
 WordNet glosses need Debian's wordnet-base)::
@@ -95,8 +94,8 @@ def add_pretrain(sub) -> None:
     s = p.add_argument_group("study at each checkpoint")
     s.add_argument("--task-a", default="rotten_tomatoes", help="task of the two copies")
     s.add_argument("--task-b", default="mnli_like", help="the other task of the cross-task path")
-    s.add_argument("--finetune-steps", type=int, default=150, help="default 150")
-    s.add_argument("--finetune-lr", type=float, default=2e-4, help="default 2e-4")
+    s.add_argument("--finetune-steps", type=int, default=300, help="default 300")
+    s.add_argument("--finetune-lr", type=float, default=1e-3, help="default 1e-3")
     s.add_argument("--train-size", type=int, default=2000, help="finetuning rows (0: all)")
     s.add_argument("--eval-size", type=int, default=256, help="rows per path point")
     s.add_argument("--probe-train", type=int, default=256, help="rows the probe head is fit on")
