@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from weightscape.cli.options import (
+    add_anchor_options,
     add_eval_options,
     add_probe_options,
     add_space_options,
@@ -176,19 +177,9 @@ def _run_zoo_file(args: argparse.Namespace) -> None:
 def add_interpolate(sub) -> None:
     """``weightscape interpolate``: walk a path between checkpoints."""
     p = sub.add_parser("interpolate", help="evaluate points on a path between checkpoints")
-    p.add_argument(
-        "anchors",
-        nargs="+",
-        help="checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain",
+    add_anchor_options(
+        p, "+", "checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain"
     )
-    p.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="reference config folder for bare .safetensors/.bin files",
-    )
-    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
     p.add_argument("--path", default="linear", help="path type: linear, bezier, polychain")
     grid = p.add_mutually_exclusive_group()
     grid.add_argument(

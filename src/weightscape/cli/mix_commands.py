@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from weightscape.cli.options import (
+    add_anchor_options,
     add_eval_options,
     add_space_options,
     checkpoints_from_args,
@@ -14,14 +15,7 @@ from weightscape.cli.options import (
 
 
 def _add_pair_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("anchors", nargs=2, help="the two checkpoints (paths, or names in --zoo)")
-    p.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="reference config folder for bare .safetensors/.bin files",
-    )
+    add_anchor_options(p, 2, "the two checkpoints (paths, or names in --zoo)", tokenizer=False)
     p.add_argument("--task", default="rotten_tomatoes", help="built-in task or table file")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the 8:1:1 split")
     p.add_argument(

@@ -31,6 +31,22 @@ def name_list(text: str) -> tuple[str, ...]:
     return _values(text, str.strip, "names")
 
 
+def add_anchor_options(
+    parser: argparse.ArgumentParser, nargs: int | str, help: str, tokenizer: bool = True
+) -> None:
+    """The checkpoints a command combines (paths, or names in --zoo), and how to read them."""
+    parser.add_argument("anchors", nargs=nargs, help=help)
+    parser.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="reference config folder for bare .safetensors/.bin files",
+    )
+    if tokenizer:
+        parser.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
+
+
 def add_task_options(parser: argparse.ArgumentParser, default_split: str) -> None:
     """--task and how to split and subset it."""
     group = parser.add_argument_group("data")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from weightscape.cli.options import (
+    add_anchor_options,
     add_eval_options,
     add_probe_options,
     add_space_options,
@@ -37,20 +38,12 @@ def add_plane(sub) -> None:
         "plane",
         help="evaluate a grid on the plane through three models (loss and accuracy contours)",
     )
-    p.add_argument(
-        "anchors",
-        nargs="+",
-        help="exactly 3 checkpoint paths (or names in --zoo): theta_1 (the origin), theta_2 "
+    add_anchor_options(
+        p,
+        "+",
+        "exactly 3 checkpoint paths (or names in --zoo): theta_1 (the origin), theta_2 "
         "(along the first axis), theta_3",
     )
-    p.add_argument("--zoo", type=Path, default=None, help="zoo manifest to resolve names")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="reference config folder for bare .safetensors/.bin files",
-    )
-    p.add_argument("--tokenizer", type=Path, default=None, help="tokenizer folder")
     p.add_argument(
         "--resolution",
         type=_resolution,
