@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from weightscape.analyses.zoo_groups import base_of, dataset_of, datasets_in
+from weightscape.analyses.zoo_groups import dataset_of, datasets_in
 from weightscape.data import Task, load_task, split, subset
 from weightscape.errors import WeightscapeError, unknown_name_error
 from weightscape.evaluation.engine import EngineSpec
@@ -40,6 +40,7 @@ from weightscape.evaluation.evaluator import EvalSettings
 from weightscape.evaluation.export import save_combination
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.zoo import Zoo
+from weightscape.models.zoo_base import model_spec, resolve_base
 from weightscape.runtime.executor import Executor, get_executor
 from weightscape.runtime.store import ResultStore
 from weightscape.training.finetune import FinetuneConfig
@@ -90,7 +91,8 @@ def run_fuse(
         out_dir: Gets ``centroids/<target>/`` and ``runs/`` (a zoo with ``zoo.yaml``).
         store: Where evaluations are looked up and committed.
         base: The pretrained model (a built-in name or a path); default: the zoo's base, else the
-            ``base`` tag its models share.
+            ``base`` tag its models share. Either way it must agree with the models' tags
+            (:func:`~weightscape.models.zoo_base.resolve_base`).
         eval_settings: Evaluation batch size and truncation.
         device: Where BitFit trains and the models are evaluated (``auto``: a GPU if present).
         executor: Evaluates the points (default: in process).
@@ -100,7 +102,7 @@ def run_fuse(
     out_dir = Path(out_dir)
     groups = datasets_in(zoo, settings.tag)
     targets = check_targets(targets, groups, settings.tag)
-    base = base if base is not None else base_of(zoo)
+    base = model_spec(resolve_base(zoo, base))
     executor = executor or get_executor()
     result = FuseResult()
     for target in targets:

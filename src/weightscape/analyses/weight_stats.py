@@ -137,7 +137,14 @@ def _shared_names(
     first = readers[0]
     names = [n for n in space.select(first.keys()) if first.is_floating_point(n)]
     if base is not None and base.skip_missing:
-        names = [n for n in names if n in base]
+        selected, names = names, [n for n in names if n in base]
+        if selected and not names:  # the wrong base: task vectors would be silently empty
+            raise WeightscapeError(
+                f"The base '{base.checkpoint.name}' ({base.checkpoint.path}) shares no tensor "
+                f"name with '{first.checkpoint.name}' (e.g. '{selected[0]}'); is it the "
+                "pretrained model these were finetuned from? Give the right --base or fix the "
+                "zoo's 'base'."
+            )
     for reader in [*readers[1:], *([base] if base else [])]:
         missing = [n for n in names if n not in reader]
         shapes = [n for n in names if n in reader and reader.shape(n) != first.shape(n)]

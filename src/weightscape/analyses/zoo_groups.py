@@ -1,9 +1,10 @@
-"""A zoo's models grouped by the dataset they were finetuned on, and the base they came from.
+"""A zoo's models grouped by the dataset they were finetuned on.
 
 Region and fuse studies group a zoo by its ``dataset`` tag. Finetuning writes the training
 split's name there (``rotten_tomatoes:train``), so the split suffix is dropped to name the
 dataset (and the target task of the same name). Intermediate checkpoints of a run (a ``step``
-tag below its ``steps``) are not finetuned models and stay out of the groups.
+tag below its ``steps``) are not finetuned models and stay out of the groups. The base they
+came from is :func:`weightscape.models.zoo_base.resolve_base`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.zoo import Zoo
 
-__all__ = ["base_of", "dataset_of", "datasets_in", "final_models"]
+__all__ = ["dataset_of", "datasets_in", "final_models"]
 
 
 def dataset_of(value: Any) -> str:
@@ -52,17 +53,3 @@ def datasets_in(zoo: Zoo, tag: str = "dataset") -> dict[str, list[Checkpoint]]:
     for model in final_models(zoo):
         groups.setdefault(dataset_of(model.tags[tag]), []).append(model)
     return groups
-
-
-def base_of(zoo: Zoo) -> str:
-    """The pretrained model the zoo was finetuned from: its manifest's base, else the ``base``
-    tag all its models share."""
-    if zoo.base is not None:
-        return str(zoo.base.path)
-    bases = {str(m.tags["base"]) for m in zoo if "base" in m.tags}
-    if len(bases) == 1 and all("base" in m.tags for m in zoo):
-        return bases.pop()
-    raise WeightscapeError(
-        "Cannot tell which pretrained model the zoo was finetuned from (no 'base' in its "
-        f"manifest; its models' 'base' tags: {sorted(bases) or 'none'}). Give it with --base."
-    )

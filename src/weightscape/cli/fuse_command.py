@@ -33,7 +33,7 @@ def add_fuse(sub) -> None:
         "--base",
         default=None,
         help="pretrained model folder or 'minilm' (default: the zoo's base, else the 'base' "
-        "tag its models share)",
+        "tag its models share); it must agree with the models' 'base' tags",
     )
     train = p.add_argument_group("BitFit")
     train.add_argument("--steps", type=int, default=200, help="training steps (default 200)")

@@ -10,6 +10,7 @@ loaded as a built-in task.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from weightscape.cli.options import (
@@ -33,7 +34,7 @@ def add_region(sub) -> None:
         "--base",
         default=None,
         help="pretrained model folder or 'minilm' (default: the zoo's base, else the 'base' "
-        "tag its models share)",
+        "tag its models share); it must agree with the models' 'base' tags",
     )
     p.add_argument("--tag", default="dataset", help="the zoo tag naming a model's dataset")
     p.add_argument(
@@ -76,13 +77,12 @@ def add_region(sub) -> None:
 
 def run_region(args: argparse.Namespace) -> None:
     from weightscape.analyses.regions import RegionStudy, load_targets
-    from weightscape.analyses.zoo_groups import base_of, final_models
+    from weightscape.analyses.zoo_groups import final_models
     from weightscape.cli.options import space_from_args
     from weightscape.errors import unknown_name_error
     from weightscape.evaluation.probe import ProbeSettings
-    from weightscape.models.checkpoint import Checkpoint
-    from weightscape.models.pretrained import resolve_model_path
     from weightscape.models.zoo import Zoo
+    from weightscape.models.zoo_base import resolve_base
     from weightscape.report.region_report import SECTIONS, run_region_study
     from weightscape.runtime.store import ResultStore
 
@@ -91,8 +91,7 @@ def run_region(args: argparse.Namespace) -> None:
             raise unknown_name_error("section", section, SECTIONS)
     zoo = Zoo.from_manifest(args.zoo)
     models = final_models(zoo)
-    base_spec = args.base if args.base is not None else base_of(zoo)
-    base = Checkpoint.from_path(resolve_model_path(base_spec), name="pretrained")
+    base = dataclasses.replace(resolve_base(zoo, args.base), name="pretrained")
     study = RegionStudy(
         models,
         base,

@@ -20,8 +20,8 @@ def add_similarity(sub) -> None:
     p.add_argument(
         "--base",
         default=None,
-        help="pretrained model the task vectors start from: a folder or 'minilm' "
-        "(default: the zoo's base, else minilm)",
+        help="pretrained model the task vectors start from: a folder or 'minilm' (default: the "
+        "zoo's base, else the 'base' tag its models share); it must agree with their 'base' tags",
     )
     p.add_argument(
         "--by",
@@ -66,18 +66,14 @@ def add_similarity(sub) -> None:
 def run_similarity(args: argparse.Namespace) -> None:
     from weightscape.analyses.similarity import analyse_similarity
     from weightscape.cli.options import space_from_args
-    from weightscape.models.checkpoint import Checkpoint
-    from weightscape.models.pretrained import resolve_model_path
     from weightscape.models.zoo import Zoo
+    from weightscape.models.zoo_base import resolve_base
     from weightscape.report.similarity_plots import write_similarity_report
 
     zoo = (
         Zoo.from_manifest(args.zoo) if args.zoo else Zoo.from_glob(args.models, config=args.config)
     )
-    if args.base is not None or zoo.base is None:
-        base = Checkpoint.from_path(resolve_model_path(args.base or "minilm"), name="base")
-    else:
-        base = zoo.base
+    base = resolve_base(zoo, args.base)
     similarity = analyse_similarity(
         list(zoo),
         base,

@@ -4,6 +4,7 @@ A zoo comes from a YAML or JSON manifest, or from a directory glob. Paths in a m
 relative to the manifest's folder. Example::
 
     base: ../pretrained          # optional: the pretrained model the zoo was finetuned from
+                                 # (else the 'base' tag every model carries; see zoo_base)
     config: ../pretrained        # optional: reference config for bare weight files
     models:
       - name: rt-seed0
@@ -47,13 +48,18 @@ class ZooManifest(BaseModel):
 
 
 class Zoo:
-    """Named checkpoints of one architecture, optionally with the base they came from."""
+    """Named checkpoints of one architecture, optionally with the base they came from.
+
+    The base a command uses is :func:`weightscape.models.zoo_base.resolve_base`'s, which checks
+    ``base`` against the models' ``base`` tags.
+    """
 
     def __init__(
         self,
         checkpoints: list[Checkpoint],
         base: Checkpoint | None = None,
         tokenizer: Path | None = None,
+        root: Path | None = None,
     ) -> None:
         names = [c.name for c in checkpoints]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -65,6 +71,7 @@ class Zoo:
         self.checkpoints = checkpoints
         self.base = base
         self.tokenizer = tokenizer
+        self.root = root  # the manifest's folder: relative 'base' tags start there (None: cwd)
 
     def __len__(self) -> int:
         return len(self.checkpoints)
@@ -138,7 +145,7 @@ class Zoo:
                 f"Zoo manifest '{path}' names checkpoints that cannot be "
                 "read:\n  " + "\n  ".join(problems)
             )
-        return cls(checkpoints, base=base, tokenizer=resolve(manifest.tokenizer))
+        return cls(checkpoints, base=base, tokenizer=resolve(manifest.tokenizer), root=root)
 
     @classmethod
     def from_glob(
