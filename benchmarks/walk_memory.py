@@ -78,7 +78,10 @@ def run_naive(anchors: list[str], points: int) -> dict:
     from weightscape.evaluation.evaluator import Evaluator, load_tokenizer
     from weightscape.geometry import even_grid, get_path
 
-    models = [AutoModelForSequenceClassification.from_pretrained(a).eval() for a in anchors]
+    models = [
+        AutoModelForSequenceClassification.from_pretrained(a, trust_remote_code=False).eval()
+        for a in anchors
+    ]
     states = [m.state_dict() for m in models]
     evaluator = Evaluator(load_tokenizer(anchors[0]), task())
     path = "linear" if len(anchors) == 2 else "bezier"

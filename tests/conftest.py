@@ -14,6 +14,15 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # CLI tests run in child processes too
+
+
+def pytest_configure(config):
+    """One torch thread: tiny-model points run ~5x faster than with 2 threads on 2 cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb"]
 NEGATIVE = ["bad", "awful", "poor", "boring", "dull"]
@@ -21,11 +30,16 @@ FILLER = ["the", "a", "movie", "film", "plot", "was", "very", "and", "story", "a
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *FILLER]
 
 
+# The classes the tiny classifiers are built for, named in their configs (id2label) as every
+# finetuned checkpoint is: outputs are matched to a task's labels by name.
+LABEL_NAMES = {2: ("negative", "positive"), 3: ("entailment", "neutral", "contradiction")}
+
+
 def tiny_config(num_labels: int = 2, hidden: int = 32):
     """A 2-layer BERT config small enough to evaluate in milliseconds."""
     from transformers import BertConfig
 
-    return BertConfig(
+    config = BertConfig(
         vocab_size=len(VOCAB),
         hidden_size=hidden,
         num_hidden_layers=2,
@@ -34,6 +48,10 @@ def tiny_config(num_labels: int = 2, hidden: int = 32):
         max_position_embeddings=64,
         num_labels=num_labels,
     )
+    if num_labels in LABEL_NAMES:
+        config.id2label = dict(enumerate(LABEL_NAMES[num_labels]))
+        config.label2id = {name: i for i, name in config.id2label.items()}
+    return config
 
 
 def save_tiny_model(
@@ -99,15 +117,17 @@ def tiny_task():
 
 @pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory) -> Path:
-    """The generated task as a CSV file (text,label)."""
+    """The generated task as a CSV file (text,label) with named labels (negative, positive),
+    which the tiny classifiers' configs name too."""
     import csv
 
     path = tmp_path_factory.mktemp("data") / "generated.csv"
     texts, labels = generated_texts(60, seed=1)
+    names = [LABEL_NAMES[2][label] for label in labels]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
-        writer.writerows(zip(texts, labels, strict=True))
+        writer.writerows(zip(texts, names, strict=True))
     return path
 
 

@@ -77,6 +77,9 @@ def test_interpolate_on_a_builtin_task(tiny_models, tmp_path, capsys):
             "--no-progress",
             "--device",
             "cpu",
+            # The tiny models are 2-class sentiment classifiers: say what their columns mean.
+            "--model-labels",
+            "entailment,non-entailment",
         ]
     )
     assert code == 0, capsys.readouterr().err

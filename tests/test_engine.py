@@ -17,7 +17,9 @@ def _own_evaluation(folder, task, tokenizer_dir):
     """Evaluate a checkpoint loaded the ordinary way, independently of the engine's writes."""
     from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(folder), trust_remote_code=False
+    ).eval()
     evaluator = Evaluator(load_tokenizer(tokenizer_dir), task, EvalSettings(batch_size=16))
     return evaluator.evaluate(model)
 

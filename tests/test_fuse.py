@@ -83,7 +83,8 @@ def test_centroid_is_the_mean_of_the_encoders_with_the_reference_head(zoo, tmp_p
     assert provenance["coefficients"] == [1 / 3] * 3 and provenance["ignore_heads"] is True
     from transformers import AutoTokenizer
 
-    assert AutoTokenizer.from_pretrained(str(saved.path))("good movie")["input_ids"][0] == 2
+    tokenizer = AutoTokenizer.from_pretrained(str(saved.path), trust_remote_code=False)
+    assert tokenizer("good movie")["input_ids"][0] == 2
 
 
 def test_one_hot_coefficients_reproduce_an_anchor_bit_for_bit(zoo, tmp_path):

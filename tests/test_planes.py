@@ -172,7 +172,9 @@ def test_models_points_reproduce_their_own_evaluations_exactly(
             device="cpu",
         )
         alone = engine.evaluate([1.0])
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(folder), trust_remote_code=False
+        ).eval()
         evaluator = Evaluator(load_tokenizer(tokenizer_dir), tiny_task, EvalSettings(batch_size=16))
         independent = evaluator.evaluate(model)
         own = {m: float(values[k]) for m, values in plane.model_metrics.items()}

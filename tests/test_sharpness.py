@@ -171,7 +171,9 @@ def test_no_batches_and_non_finite_loss_are_refused():
 def test_tiny_bert_is_measured_and_restored(tiny_models):
     from transformers import BertForSequenceClassification
 
-    model = BertForSequenceClassification.from_pretrained(str(tiny_models[0])).eval()
+    model = BertForSequenceClassification.from_pretrained(
+        str(tiny_models[0]), trust_remote_code=False
+    ).eval()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     generator = torch.Generator().manual_seed(0)
     batches = [

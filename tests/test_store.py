@@ -28,6 +28,7 @@ def _key(hashes=(A, B), coefficients=(0.5, 0.5), **overrides) -> str:
         "reference_hash": hashes[0],
         "task": "task-fingerprint",
         "settings": {"batch_size": 64, "max_length": 128, "device": "cpu"},
+        "tokenizer": "tokenizer-fingerprint",
     }
     kwargs.update(overrides)
     return spec_key(point_spec(**kwargs))
@@ -59,6 +60,7 @@ def test_key_changes_with_what_was_computed():
     assert _key(settings={"batch_size": 64, "max_length": 64, "device": "cpu"}) != base
     assert _key(settings={"batch_size": 64, "max_length": 128, "device": "cuda"}) != base
     assert _key(evaluation="other") != base
+    assert _key(tokenizer="another-tokenizer") != base
     one_ulp = np.nextafter(0.5, 1.0)
     assert one_ulp != 0.5
     assert _key(coefficients=(one_ulp, 0.5)) != base

@@ -67,7 +67,7 @@ def test_invalid_file_lists_every_problem(tmp_path):
     path = _write(
         tmp_path / "bad.yaml",
         {
-            "name": "bad name",
+            "name": "../bad",
             "sweeep": {"head_seed": [0]},
             "base": {"lr": 0, "optimiser": "sgd"},
             "sweep": {"method": ["full", "prefix"], "batch_size": [8, 0], "data_half": [2]},

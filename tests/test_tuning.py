@@ -104,7 +104,9 @@ def _independent_model(method: str, checkpoint: Checkpoint, tiny_models, tiny_ta
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForSequenceClassification
 
-        plain = AutoModelForSequenceClassification.from_pretrained(str(checkpoint.path))
+        plain = AutoModelForSequenceClassification.from_pretrained(
+            str(checkpoint.path), trust_remote_code=False
+        )
         config = LoraConfig(r=4, lora_alpha=16.0, target_modules=["query", "value"])
         model = get_peft_model(plain, config)
         model.load_state_dict({f"base_model.model.{k}": v for k, v in state.items()}, strict=True)

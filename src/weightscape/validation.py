@@ -2,12 +2,15 @@
 
 These functions receive their arguments straight from study files and CLI flags, so every check
 raises :class:`~weightscape.errors.WeightscapeError` naming the parameter, the function and the
-value received, never an ``assert``. numpy only.
+value received, never an ``assert``; :func:`check_folder_name` raises ``ValueError`` instead, for
+pydantic validators to report beside the field. numpy only.
 """
 
 from __future__ import annotations
 
 import numbers
+import unicodedata
+from pathlib import PureWindowsPath
 
 import numpy as np
 
@@ -48,3 +51,27 @@ def as_finite_1d(values: object, name: str, owner: str) -> np.ndarray:
             f"Got {array[index]} at index {index} instead."
         )
     return array
+
+
+def check_folder_name(name: str) -> str:
+    """Return ``name`` if it is one path component, else raise ``ValueError`` saying why.
+
+    Run names become folders inside an output folder (``OUT/NAME/step-K``): a name with a
+    separator, ``..``, a drive or a control character would write elsewhere or make a path that
+    cannot be typed back.
+
+    >>> check_folder_name("rt-lora-lr0.001")
+    'rt-lora-lr0.001'
+    >>> check_folder_name("..")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be one folder name inside the output folder: not empty, '.' or '..'
+    """
+    where = "must be one folder name inside the output folder"
+    if name in ("", ".", ".."):
+        raise ValueError(f"{where}: not empty, '.' or '..'")
+    if "/" in name or "\\" in name or PureWindowsPath(name).drive:
+        raise ValueError(f"{where}: without '/', '\\' or a drive")
+    if any(unicodedata.category(c) == "Cc" for c in name):  # NUL, newline, tab, DEL, ...
+        raise ValueError(f"{where}: without control characters (newline, tab, NUL)")
+    return name

@@ -51,13 +51,16 @@ def models_sharpness(
     import torch
     from tqdm.auto import tqdm
 
+    from weightscape.evaluation.evaluator import TaskLogits
+
     engine = spec.build()
     labels = torch.as_tensor(engine.evaluator.labels)
     batches = [(inputs, labels[torch.as_tensor(idx)]) for idx, inputs in engine.evaluator.batches]
+    read = TaskLogits(engine.working.model.config, spec.task, spec.settings)  # by label name
 
     def loss_fn(model, batch):
         inputs, y = batch
-        return torch.nn.functional.cross_entropy(model(**inputs).logits, y)
+        return torch.nn.functional.cross_entropy(read(model(**inputs).logits), y)
 
     out = []
     for i in tqdm(range(len(spec.anchors)), desc="sharpness", disable=not progress):

@@ -144,7 +144,11 @@ def run_finetune(args: argparse.Namespace) -> None:
         )
     except ValidationError as err:
         raise WeightscapeError(
-            "; ".join(f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}" for e in err.errors())
+            "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')}: "
+                f"{e['msg'].removeprefix('Value error, ')}. Got {e['input']!r}"
+                for e in err.errors()
+            )
         ) from err
     saved = finetune(
         config,
@@ -270,7 +274,8 @@ def add_grid(sub) -> None:
         "--base",
         type=Path,
         default=None,
-        help="pretrained base folder or 'minilm' (for task-vector cosines); default: the zoo's",
+        help="pretrained base folder or 'minilm' (for task-vector cosines); default: the zoo's "
+        "base, else the 'base' tag every model carries, else none (no cosines)",
     )
     p.add_argument("--points", type=int, default=11, help="points per path, ends included")
     p.add_argument("--executor", default="inprocess", choices=("inprocess", "ray"))
@@ -308,7 +313,7 @@ def run_grid(args: argparse.Namespace) -> None:
         points=args.points,
         store=ResultStore(args.store or args.out / "results.sqlite"),
         executor=executor,
-        base=(args.base and _checkpoint(args.base)) or zoo.base,
+        base=_grid_base(zoo, args.base),
         progress=not args.no_progress,
     )
     s = grid.stats
@@ -473,7 +478,8 @@ def _grid_zoo(args: argparse.Namespace, grid):
 
     if args.zoo is not None:
         zoo = Zoo.from_manifest(args.zoo)
-        return Zoo([zoo[name] for name in grid.names], base=zoo.base, tokenizer=zoo.tokenizer)
+        models = [zoo[name] for name in grid.names]
+        return Zoo(models, base=zoo.base, tokenizer=zoo.tokenizer, root=zoo.root)
     if not grid.paths:
         raise WeightscapeError(
             f"The grid in '{args.grid}' records no checkpoint paths; give --zoo."
@@ -486,11 +492,14 @@ def _grid_zoo(args: argparse.Namespace, grid):
     )
 
 
-def _checkpoint(path: Path):
-    from weightscape.models.checkpoint import Checkpoint
-    from weightscape.models.pretrained import resolve_model_path
+def _grid_base(zoo, given: Path | None):
+    """The base of the grid's task-vector cosines (``resolve_base``'s, checked against the
+    models' tags), or None when nothing names one: --base, the manifest or every model's tag."""
+    from weightscape.models.zoo_base import resolve_base
 
-    return Checkpoint.from_path(resolve_model_path(path), name="base")
+    if given is None and zoo.base is None and not all("base" in m.tags for m in zoo):
+        return None
+    return resolve_base(zoo, given)
 
 
 def _zoo_from_args(args: argparse.Namespace):

@@ -148,6 +148,15 @@ def add_eval_options(parser: argparse.ArgumentParser) -> None:
         "models on 2-class diagnostics)",
     )
     group.add_argument(
+        "--model-labels",
+        default=None,
+        type=_names,
+        metavar="A,B,...",
+        help="the class each output column of the model means, in column order, for checkpoints "
+        "whose config.json names no labels (LABEL_0, ...); default: read from config.json's "
+        "id2label and matched to the task's labels by name",
+    )
+    group.add_argument(
         "--store",
         type=Path,
         default=None,
@@ -161,8 +170,16 @@ def settings_from_args(args: argparse.Namespace):
     from weightscape.evaluation.evaluator import EvalSettings
 
     return EvalSettings(
-        batch_size=args.batch_size, max_length=args.max_length, label_map=args.label_map
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        label_map=args.label_map,
+        model_labels=args.model_labels,
     )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names."""
+    return tuple(name.strip() for name in text.split(","))
 
 
 def add_space_options(parser: argparse.ArgumentParser, default: str = "all") -> None:

@@ -19,6 +19,8 @@ from weightscape.evaluation.probe import Probe, ProbeEvaluator
 from weightscape.evaluation.result import PointResult
 from weightscape.evaluation.working_model import WorkingModel, resolve_device
 from weightscape.models.checkpoint import Checkpoint, TensorReader
+from weightscape.models.fingerprint import tokenizer_fingerprint
+from weightscape.models.labels import check_same_label_order
 from weightscape.models.space import ParameterSpace, is_head
 
 
@@ -32,6 +34,7 @@ class KeyMaker:
     reference: int
     task_fingerprint: str
     settings: dict[str, Any]
+    tokenizer_fingerprint: str
     evaluation: str = "classification"
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
@@ -44,6 +47,7 @@ class KeyMaker:
             reference_hash=self.hashes[self.reference],
             task=self.task_fingerprint,
             settings=self.settings,
+            tokenizer=self.tokenizer_fingerprint,
             evaluation=self.evaluation,
         )
 
@@ -90,10 +94,19 @@ class EngineSpec:
             self.settings,
             resolve_device(self.device),
             self.probe,
+            self.tokenizer_dir(),
         )
 
+    def tokenizer_dir(self) -> Path:
+        """The tokenizer's folder: ``tokenizer`` when given, else the reference anchor's."""
+        if self.tokenizer is not None:
+            return Path(self.tokenizer)
+        return tokenizer_dir(self.anchors[self.reference])
 
-def _key_maker(anchors, names, space, reference, task, settings, device, probe) -> KeyMaker:
+
+def _key_maker(
+    anchors, names, space, reference, task, settings, device, probe, tokenizer
+) -> KeyMaker:
     # A probe replaces the head, so head tensors neither take part nor make the key.
     names = [n for n in names if probe is None or not is_head(n)]
     spec = {**settings.spec(), "device": str(device).split(":")[0]}
@@ -106,6 +119,7 @@ def _key_maker(anchors, names, space, reference, task, settings, device, probe) 
         reference=reference,
         task_fingerprint=task.fingerprint(),
         settings=spec,
+        tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
         evaluation="classification" if probe is None else "probe",
     )
 
@@ -151,6 +165,9 @@ class Engine:
         self.anchors = self.working.anchors(anchors, ignore=is_head if probe else None)
         names = list(self.working.state)
         self.space.select(names)  # fails early, naming the space, if it selects nothing
+        if probe is None and any(is_head(n) and self.space.takes_part(n) for n in names):
+            check_same_label_order(anchors)  # mixed heads must mean the same classes per row
+        tok_dir = tokenizer if tokenizer is not None else tokenizer_dir(anchors[reference])
         self.keys = _key_maker(
             anchors,
             names,
@@ -160,9 +177,9 @@ class Engine:
             self.settings,
             self.working.device.type,
             probe,
+            tok_dir,
         )
         self.space_is_complete = self.keys.space_is_complete
-        tok_dir = tokenizer if tokenizer is not None else tokenizer_dir(anchors[reference])
         device = self.working.device
         self.evaluator: Evaluator | ProbeEvaluator
         if probe is None:
@@ -171,6 +188,7 @@ class Engine:
             self.evaluator = ProbeEvaluator(
                 load_tokenizer(tok_dir), task, probe, self.settings, device
             )
+        _check_vocabulary(self.evaluator, self.working.model, tok_dir, anchors[reference])
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:
         """What evaluating ``coefficients`` computes; its hash is the store key."""
@@ -183,6 +201,20 @@ class Engine:
             key = spec_key({"terms": self.spec(coefficients)["terms"]})
             return self.evaluator.evaluate(self.working.model, key)
         return self.evaluator.evaluate(self.working.model)
+
+
+def _check_vocabulary(evaluator, model, tok_dir, reference: Checkpoint) -> None:
+    """Refuse a tokenizer whose ids the model has no embedding for (another word -> id map):
+    the forward pass would index past the embedding table."""
+    batches = [*evaluator.batches, *getattr(evaluator, "train_batches", [])]
+    largest = max(int(inputs["input_ids"].max()) for _, inputs in batches)
+    rows = model.get_input_embeddings().num_embeddings
+    if largest >= rows:
+        raise WeightscapeError(
+            f"The tokenizer in '{tok_dir}' gives token ids up to {largest}, but checkpoint "
+            f"'{reference.name}' has embeddings for {rows} ids only: it is not this model's "
+            "tokenizer. Give the tokenizer the model was trained with (--tokenizer)."
+        )
 
 
 def tokenizer_dir(checkpoint: Checkpoint) -> Path:

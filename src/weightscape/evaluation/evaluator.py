@@ -7,8 +7,10 @@ padded batches are reused for every point of a walk.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.evaluation.label_maps import get_label_map
 from weightscape.evaluation.result import PointResult
 from weightscape.metrics.classification import classification_metrics
+from weightscape.models.labels import column_order, names_from_id2label
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class EvalSettings:
     batch_size: int = 64
     max_length: int = 128
     label_map: str | None = None  # e.g. "mnli_to_hans": 3-class NLI models on 2-class HANS
+    # The class each output column of the model means, in column order, for checkpoints whose
+    # config names none (or names them otherwise); None: read them from the config's id2label.
+    model_labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for field_name in ("batch_size", "max_length"):
@@ -37,13 +43,21 @@ class EvalSettings:
                 )
         if self.label_map is not None:
             get_label_map(self.label_map)  # unknown names fail here, listing the valid ones
+        if self.model_labels is not None:
+            names = tuple(str(n).strip() for n in self.model_labels)
+            if not names or not all(names) or len({n.lower() for n in names}) != len(names):
+                raise WeightscapeError(
+                    "The model labels (--model-labels) must be distinct, non-empty names, one "
+                    f"per output column in column order. Got {list(self.model_labels)!r} instead."
+                )
+            object.__setattr__(self, "model_labels", names)
 
     def spec(self) -> dict[str, int | str]:
-        """JSON-able form for store keys (the label map only when one is set, so keys of
-        unmapped evaluations stay what they were)."""
+        """JSON-able form for store keys (the optional settings only when set)."""
         spec = asdict(self)
-        if self.label_map is None:
-            del spec["label_map"]
+        for optional in ("label_map", "model_labels"):
+            if spec[optional] is None:
+                del spec[optional]
         return spec
 
 
@@ -51,9 +65,14 @@ def load_tokenizer(path: str | Path):
     """A tokenizer from a local directory (never the hub, never remote code)."""
     from transformers import AutoTokenizer
 
+    from weightscape.models.architecture import raise_if_remote_code
+
     try:
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        return AutoTokenizer.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=False
+        )
     except (OSError, ValueError) as err:
+        raise_if_remote_code(path, err)
         raise WeightscapeError(
             f"Cannot load a tokenizer from '{path}': {err}. Give a directory "
             "with tokenizer files (--tokenizer)."
@@ -111,24 +130,15 @@ class Evaluator:
     @torch.inference_mode()
     def evaluate(self, model: torch.nn.Module) -> PointResult:
         """Loss, accuracy, macro-F1, MCC and per-example outcomes of the model as it is now."""
-        label_map = get_label_map(self.settings.label_map) if self.settings.label_map else None
-        num_labels = len(label_map.names) if label_map else model.config.num_labels
-        if num_labels != self.task.num_labels:
-            mapped = f" after label map '{self.settings.label_map}'" if label_map else ""
-            raise WeightscapeError(
-                f"The model has {num_labels} output labels{mapped} but task '{self.task.name}' "
-                f"has {self.task.num_labels} ({', '.join(self.task.label_names)}). Evaluate on a "
-                "task with the model's label set, or give a label map (e.g. mnli_to_hans)."
-            )
+        read = TaskLogits(model.config, self.task, self.settings)
+        num_labels = self.task.num_labels
         n = len(self.labels)
         predictions = np.empty(n, dtype=np.int64)
         p_true = np.empty(n, dtype=np.float32)
         losses = np.empty(n, dtype=np.float32)
         labels_t = torch.as_tensor(self.labels, device=self.device)
         for idx, inputs in self.batches:
-            logits = model(**inputs).logits.float()
-            if label_map is not None:
-                logits = label_map.apply(logits)
+            logits = read(model(**inputs).logits.float())
             log_probs = torch.log_softmax(logits, dim=-1)
             true = labels_t[torch.as_tensor(idx, device=self.device)]
             lp_true = log_probs.gather(1, true[:, None])[:, 0]
@@ -138,3 +148,68 @@ class Evaluator:
             self.forward_passes += 1
         metrics = classification_metrics(self.labels, predictions, losses, num_labels)
         return PointResult(metrics=metrics, predictions=predictions, p_true=p_true, losses=losses)
+
+
+class TaskLogits:
+    """Turns a model's logits into the task's classes, in the task's label order.
+
+    The model's output columns are matched to the task's labels by name (its config's
+    ``id2label``, or ``settings.model_labels``), through the label map when one is set; see
+    :mod:`weightscape.models.labels`. Built once per evaluation from the model's config, so a
+    mismatch is reported before any batch runs.
+
+    Raises:
+        WeightscapeError: When the label counts differ, or the names cannot be matched.
+    """
+
+    def __init__(self, config: Any, task: Task, settings: EvalSettings) -> None:
+        label_map = get_label_map(settings.label_map) if settings.label_map else None
+        columns = int(config.num_labels)
+        mapped = len(label_map.names) if label_map else columns
+        if mapped != task.num_labels:
+            via = f" after label map '{settings.label_map}'" if label_map else ""
+            raise WeightscapeError(
+                f"The model has {mapped} output labels{via} but task '{task.name}' "
+                f"has {task.num_labels} ({', '.join(task.label_names)}). Evaluate on a "
+                "task with the model's label set, or give a label map (e.g. mnli_to_hans)."
+            )
+        names = settings.model_labels or names_from_id2label(getattr(config, "id2label", None))
+        if settings.model_labels is not None and len(names) != columns:
+            raise WeightscapeError(
+                f"--model-labels names {len(names)} classes ({', '.join(names)}) but the model "
+                f"has {columns} output columns. Give one name per column, in column order."
+            )
+        where = "the model" + (" (--model-labels)" if settings.model_labels else "'s config.json")
+        self.label_map = label_map
+        if label_map is None:
+            self.columns = _columns(names, task.label_names, where, f"task '{task.name}'", columns)
+            self.targets = None
+            return
+        if label_map.sources is None:
+            raise WeightscapeError(
+                f"Label map '{settings.label_map}' does not name its source classes (sources=), "
+                "so a model's columns cannot be matched to it by name. Give it sources."
+            )
+        target = f"label map '{settings.label_map}'"
+        self.columns = _columns(names, label_map.sources, where, target, columns)
+        self.targets = column_order(
+            label_map.names, task.label_names, model=target, target=f"task '{task.name}'"
+        )
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """``(batch, columns)`` model logits -> ``(batch, task classes)`` in task order."""
+        logits = logits[:, list(self.columns)]
+        if self.label_map is None:
+            return logits
+        return self.label_map.apply(logits)[:, list(self.targets)]
+
+
+def _columns(
+    names: Sequence[str] | None, wanted: Sequence[str], where: str, target: str, columns: int
+) -> tuple[int, ...]:
+    """Column order by name; a model without names and a task whose labels are bare integers
+    (``"0"``, ``"1"``, ... as integer label columns load) agree by index: both only say "class
+    i", so there is no order to get wrong."""
+    if names is None and tuple(wanted) == tuple(str(i) for i in range(columns)):
+        return tuple(range(columns))
+    return column_order(names, wanted, model=where, target=target)

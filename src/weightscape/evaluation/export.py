@@ -26,22 +26,11 @@ from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import tokenizer_dir
 from weightscape.evaluation.working_model import WorkingModel, resolve_device
 from weightscape.models.checkpoint import Checkpoint
+from weightscape.models.fingerprint import TOKENIZER_FILES
 from weightscape.models.space import ParameterSpace, is_head
 from weightscape.models.tuning_spec import SIDECAR
 
 PROVENANCE = "weightscape_combination.json"
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "added_tokens.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "spiece.model",
-    "sentencepiece.bpe.model",
-    "tokenizer.model",
-)
 
 
 def save_combination(

@@ -36,6 +36,10 @@ class LabelMap:
             may appear in at most one group, and source classes in no group are ignored.
         names: The target class names, one per group.
         reduce: ``"max"`` or ``"sum"`` (logsumexp); see the module docstring.
+        sources: The names of the source classes the indices in ``groups`` refer to, in index
+            order. A model's output columns are matched to them by name (its config's
+            ``id2label``) before the map applies, so a model that orders its classes otherwise
+            is still read right (:mod:`weightscape.models.labels`).
 
     Example:
         >>> logits = torch.tensor([[2.0, 1.0, 3.0]])
@@ -48,6 +52,7 @@ class LabelMap:
     groups: tuple[tuple[int, ...], ...]
     names: tuple[str, ...]
     reduce: str = "max"
+    sources: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         groups = _check_groups(self.groups)
@@ -61,6 +66,14 @@ class LabelMap:
             raise unknown_name_error("label-map reduction", str(self.reduce), REDUCTIONS)
         object.__setattr__(self, "groups", groups)
         object.__setattr__(self, "names", names)
+        if self.sources is not None:
+            sources = tuple(str(name) for name in self.sources)
+            if len(sources) < self.num_sources or len(set(sources)) != len(sources):
+                raise WeightscapeError(
+                    f"The 'sources' of a LabelMap must name each of its {self.num_sources} source "
+                    f"classes once, in index order. Got {self.sources!r} instead."
+                )
+            object.__setattr__(self, "sources", sources)
 
     @property
     def num_sources(self) -> int:
@@ -135,12 +148,18 @@ def _check_groups(groups: object) -> tuple[tuple[int, ...], ...]:
     return tuple(tuple(int(i) for i in group) for group in checked)
 
 
-MNLI_TO_HANS = LabelMap(groups=((0,), (1, 2)), names=("entailment", "non-entailment"))
-"""MNLI (entailment, neutral, contradiction) to HANS, the max rule of Juneja et al. (2023)."""
+MNLI_CLASSES = ("entailment", "neutral", "contradiction")
+MNLI_TO_HANS = LabelMap(
+    groups=((0,), (1, 2)), names=("entailment", "non-entailment"), sources=MNLI_CLASSES
+)
+"""MNLI (entailment, neutral, contradiction) to HANS, the max rule of Juneja et al. (2023).
+The source classes are matched to a model's columns by name, whatever order the model uses."""
 
 LABEL_MAPS: dict[str, LabelMap] = {
     "mnli_to_hans": MNLI_TO_HANS,
-    "mnli_to_hans_sum": LabelMap(((0,), (1, 2)), MNLI_TO_HANS.names, reduce="sum"),
+    "mnli_to_hans_sum": LabelMap(
+        ((0,), (1, 2)), MNLI_TO_HANS.names, reduce="sum", sources=MNLI_CLASSES
+    ),
 }
 """Registry of named label maps, for study files and the command line."""
 

@@ -14,7 +14,7 @@ import torch
 
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.grouped import GroupedPoint
-from weightscape.models.architecture import build_model, check_compatible
+from weightscape.models.architecture import build_model, check_compatible, check_finite
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
 
@@ -38,6 +38,12 @@ class AnchorSet:
         self.readers = [TensorReader(c) for c in self.checkpoints]
         self.ignore = ignore
         check_compatible(model, self.readers, ignore)
+        # Before any point is evaluated or stored: one NaN weight makes every combination NaN.
+        check_finite(
+            self.readers,
+            (n for n, t in model.state_dict().items() if t.is_floating_point()),
+            ignore,
+        )
         self.hashes = [c.content_hash() for c in self.checkpoints]
         self.index = {h: i for i, h in enumerate(self.hashes)}  # content -> reader
 

@@ -27,6 +27,8 @@ from weightscape.errors import WeightscapeError
 
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
+# Bump when what content_hash covers changes: keys made from older hashes then never match.
+ANCHOR_HASH_VERSION = "weightscape.anchor/2"
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,17 @@ class Checkpoint:
         return cfg
 
     def content_hash(self) -> str:
-        """SHA-256 over the weight files' bytes: identifies what the checkpoint holds."""
-        return _files_hash(tuple((str(f), *_stamp(f)) for f in self.weight_files()))
+        """What the checkpoint computes: SHA-256 over its weight files' bytes and its
+        architecture files (``config.json`` in canonical form, the tuning sidecar), so an edited
+        config (another activation, another label order) is another checkpoint."""
+        from weightscape.models.fingerprint import config_fingerprint
+
+        weights = _files_hash(tuple((str(f), *_stamp(f)) for f in self.weight_files()))
+        try:
+            config = config_fingerprint(self.config_dir())
+        except WeightscapeError:  # a bare weight file with no config: its weights say it all
+            config = config_fingerprint(None)
+        return hashlib.sha256(f"{ANCHOR_HASH_VERSION}:{weights}:{config}".encode()).hexdigest()
 
 
 def _default_name(path: Path) -> str:
@@ -220,6 +231,15 @@ class TensorReader:
             return bool(source[name].is_floating_point())
         return source.get_slice(name).get_dtype() in ("F64", "F32", "F16", "BF16")
 
+    def dtype(self, name: str) -> str:
+        """The dtype of tensor ``name`` as torch names it (``float32``), read from the header
+        where the format allows (a code torch has no name for is returned as it is)."""
+        source = self._where[name]
+        if isinstance(source, dict):
+            return str(source[name].dtype).removeprefix("torch.")
+        code = source.get_slice(name).get_dtype()
+        return _SAFETENSORS_DTYPES.get(code, code)
+
     def read_rows(self, name: str, start: int, stop: int) -> Any:
         """Rows ``start:stop`` of tensor ``name`` flattened to (rows, row length), as a new
         tensor read from disk (a 0-d tensor is one row of one value)."""
@@ -251,6 +271,49 @@ def _safetensors_layout(file: Path) -> tuple[int, dict[str, Any]]:
     with open(file, "rb") as handle:
         size = int.from_bytes(handle.read(8), "little")
         return 8 + size, json.loads(handle.read(size))
+
+
+_FINITE_CHUNK = 1 << 24  # elements per isfinite call: a bool mask of 16 MB at most
+
+
+def nonfinite_tensors(checkpoint: Checkpoint) -> list[tuple[str, Path]]:
+    """``(tensor name, file)`` for every floating tensor of ``checkpoint`` holding a NaN or an
+    infinity.
+
+    One such weight makes every combination that includes it NaN, so engines refuse these anchors
+    up front. The verdict is cached per weight file by (path, size, mtime): a zoo opened by many
+    engines is read once, and a rewritten file is read again.
+    """
+    return [
+        (name, file)
+        for file in checkpoint.weight_files()
+        for name in _nonfinite_in_file(str(file), *_stamp(file))
+    ]
+
+
+@lru_cache(maxsize=1024)
+def _nonfinite_in_file(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+    file = Path(path)
+    if file.suffix != ".safetensors":
+        state = load_torch_state_dict(file)
+        return tuple(name for name, tensor in state.items() if _has_nonfinite(tensor))
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt", device="cpu") as handle:
+        names = list(handle.keys())
+        return tuple(name for name in names if _has_nonfinite(handle.get_tensor(name)))
+
+
+def _has_nonfinite(tensor: Any) -> bool:
+    import torch
+
+    if not tensor.is_floating_point():
+        return False
+    flat = tensor.reshape(-1)
+    return any(
+        not bool(torch.isfinite(flat[i : i + _FINITE_CHUNK]).all())
+        for i in range(0, flat.numel(), _FINITE_CHUNK)
+    )
 
 
 def load_torch_state_dict(file: Path) -> dict[str, Any]:

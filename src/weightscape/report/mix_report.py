@@ -37,8 +37,9 @@ def run_curve_study(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Fit the curve on ``train``; walk the line and the fitted curve on ``evaluation``."""
+    labels = settings.model_labels if settings is not None else None
     anchors, _history = fit_curve(
-        a, b, train, out / "curve", config=config, dev=evaluation, space=space
+        a, b, train, out / "curve", config=config, dev=evaluation, space=space, model_labels=labels
     )
     ts = even_grid(points)
     walks = {}
@@ -115,6 +116,7 @@ def run_combine_study(
             space=space,
             out_dir=out,
             config=config.model_copy(update={"group_by": grouping}),
+            model_labels=settings.model_labels if settings is not None else None,
         )
         alphas[grouping] = {g: c[0] for g, c in point.coefficients}
         rows.append(

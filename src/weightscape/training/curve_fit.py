@@ -87,6 +87,7 @@ def fit_curve(
     config: CurveConfig | None = None,
     dev: Task | None = None,
     space: ParameterSpace | None = None,
+    model_labels: tuple[str, ...] | None = None,
 ) -> tuple[list[Checkpoint], list[dict]]:
     """Train the control points; return the anchors of the fitted path and the history.
 
@@ -105,11 +106,14 @@ def fit_curve(
         batch_size=config.batch_size,
         max_length=config.max_length,
         seed=config.seed,
+        model_labels=model_labels,
     )
     model, anchors, tokenizer = setup.model, setup.anchors, setup.tokenizer
     mixer = CurveMixer(anchors, config.path, config.controls)
     evaluator = (
-        Evaluator(tokenizer, dev, EvalSettings(max_length=config.max_length))
+        Evaluator(
+            tokenizer, dev, EvalSettings(max_length=config.max_length, model_labels=model_labels)
+        )
         if dev is not None
         else None
     )

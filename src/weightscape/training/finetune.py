@@ -40,6 +40,7 @@ from weightscape.models.zoo import append_to_manifest
 from weightscape.training.batches import training_batches
 from weightscape.training.dynamics import start_recording
 from weightscape.training.tuning import METHODS, MethodName
+from weightscape.validation import check_folder_name
 
 if TYPE_CHECKING:
     import torch
@@ -110,6 +111,12 @@ class FinetuneConfig(BaseModel):
     # recording every K steps and at the last (None: K = max(1, steps // 10)).
     dynamics_examples: int | None = Field(None, ge=1)
     dynamics_every: int | None = Field(None, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        # Every route (CLI flag, zoo file, Python) builds this config, so this check covers all.
+        return check_folder_name(name)
 
     @field_validator("tags")
     @classmethod
@@ -257,7 +264,7 @@ def _load_base(config: FinetuneConfig, train: Task):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from weightscape.models.architecture import quiet_transformers
+    from weightscape.models.architecture import quiet_transformers, raise_if_remote_code
     from weightscape.models.pretrained import resolve_model_path
 
     quiet_transformers()
@@ -271,9 +278,13 @@ def _load_base(config: FinetuneConfig, train: Task):
             num_labels=train.num_labels,
             local_files_only=True,
             ignore_mismatched_sizes=True,
+            trust_remote_code=False,
         )
-        tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(base), local_files_only=True, trust_remote_code=False
+        )
     except (OSError, ValueError, RuntimeError) as err:
+        raise_if_remote_code(base, err)
         raise WeightscapeError(f"Cannot load the base model from '{base}': {err}") from err
     model.config.id2label = dict(enumerate(train.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
@@ -301,15 +312,26 @@ def _save(
     if spec is not None:
         write_tuning_spec(folder, spec)
     name = config.name if step == config.steps else f"{config.name}@{step}"
-    tags = {**_tags(config, dataset), "step": step}
+    tags = {**_tags(config, dataset, out_dir), "step": step}
     append_to_manifest(
         out_dir / "zoo.yaml", {"name": name, "path": str(folder.relative_to(out_dir)), "tags": tags}
     )
     return Checkpoint.from_path(folder, name=name, tags=tags)
 
 
-def _tags(config: FinetuneConfig, dataset: str) -> dict[str, Any]:
-    """The zoo tags of a run: the factors a study groups or colours models by."""
+def _tags(config: FinetuneConfig, dataset: str, out_dir: Path) -> dict[str, Any]:
+    """The zoo tags of a run: the factors a study groups or colours models by.
+
+    The ``base`` tag is a built-in name as given, or a path relative to ``out_dir`` (the
+    manifest's folder, where ``resolve_base`` looks first), so the zoo reads from any directory.
+    """
+    import os
+
+    from weightscape.models.pretrained import BUILTIN_MODELS, resolve_model_path
+
+    base = config.base
+    if base not in BUILTIN_MODELS:
+        base = os.path.relpath(resolve_model_path(base).resolve(), Path(out_dir).resolve())
     tags: dict[str, Any] = {
         "dataset": dataset,
         "method": config.method,
@@ -318,7 +340,7 @@ def _tags(config: FinetuneConfig, dataset: str) -> dict[str, Any]:
         "lr": config.lr,
         "batch_size": config.batch_size,
         "steps": config.steps,
-        "base": config.base,
+        "base": base,
         "run": config.name,
     }
     if config.tuning_spec() is not None:

@@ -73,6 +73,7 @@ def learn_combination(
     config: CombineConfig | None = None,
     space: ParameterSpace | None = None,
     out_dir: str | Path | None = None,
+    model_labels: tuple[str, ...] | None = None,
 ) -> tuple[GroupedPoint, list[dict]]:
     """Train the per-group logits on ``train``; return the learned point and the history."""
     config = config or CombineConfig()
@@ -85,6 +86,7 @@ def learn_combination(
         batch_size=config.batch_size,
         max_length=config.max_length,
         seed=config.seed,
+        model_labels=model_labels,
     )
     mixer = GroupMixer(setup.anchors, config.group_by, config.init)
     history = train_mixer(

@@ -84,20 +84,33 @@ def prepare_pair(
     batch_size: int,
     max_length: int,
     seed: int,
+    model_labels: tuple[str, ...] | None = None,
 ) -> PairSetup:
-    """The one model (built from ``a``'s config), the frozen anchors and the training batches."""
+    """The one model (built from ``a``'s config), the frozen anchors and the training batches.
+
+    ``model_labels`` names the model's output columns when its config does not (see
+    :class:`~weightscape.evaluation.evaluator.TaskLogits`)."""
     from weightscape.evaluation.engine import tokenizer_dir
-    from weightscape.evaluation.evaluator import load_tokenizer
+    from weightscape.evaluation.evaluator import EvalSettings, TaskLogits, load_tokenizer
     from weightscape.models.architecture import build_model
+    from weightscape.models.labels import check_same_label_order
     from weightscape.training.batches import training_batches
 
     model = build_model(a)
+    check_same_label_order([a, b])  # the heads are mixed: their rows must mean the same classes
+    # Task label i is the model's column columns[i] (matched by name), so the loss is taken on
+    # the class the task means whatever order the checkpoints list their labels in.
+    labels_by_name = TaskLogits(model.config, train, EvalSettings(model_labels=model_labels))
+    columns = torch.as_tensor(labels_by_name.columns)
     tokenizer = load_tokenizer(tokenizer_dir(a))
+    batches = training_batches(
+        tokenizer, train, batch_size=batch_size, max_length=max_length, seed=seed
+    )
     return PairSetup(
         model,
         FrozenAnchors([a, b], model, space),
         tokenizer,
-        training_batches(tokenizer, train, batch_size=batch_size, max_length=max_length, seed=seed),
+        ((inputs, columns[labels]) for inputs, labels in batches),
     )
 
 

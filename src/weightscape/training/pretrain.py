@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.zoo import append_to_manifest
+from weightscape.validation import check_folder_name
 
 __all__ = ["PretrainConfig", "default_tokenizer", "pretrain", "pretrained_checkpoints"]
 
@@ -58,6 +59,11 @@ class PretrainConfig(BaseModel):
     seed: int = 0
     save_steps: tuple[int, ...] = ()
     tokenizer: str = Field(default_factory=default_tokenizer)
+
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str) -> str:
+        return check_folder_name(name)  # the run's folder inside the output folder
 
     @field_validator("save_steps")
     @classmethod
@@ -179,9 +185,12 @@ def pretrained_checkpoints(
 def _load_tokenizer(folder: str) -> Any:
     from transformers import AutoTokenizer
 
+    from weightscape.models.architecture import raise_if_remote_code
+
     try:
-        return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        return AutoTokenizer.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
     except (OSError, ValueError) as err:
+        raise_if_remote_code(folder, err)
         raise WeightscapeError(f"Cannot load a tokenizer from '{folder}': {err}") from err
 
 

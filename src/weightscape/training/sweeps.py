@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError, unknown_name_error
 from weightscape.training.finetune import FinetuneConfig
+from weightscape.validation import check_folder_name
 
 # The factors a sweep varies, in the order they appear in run names, with their name labels.
 AXES = {
@@ -115,9 +115,7 @@ class ZooFile(BaseModel):
     @field_validator("name")
     @classmethod
     def _folder_name(cls, name: str) -> str:
-        if not re.fullmatch(r"[\w.+-]+", name):
-            raise ValueError("must be usable as a folder name: letters, digits, _ . + -")
-        return name
+        return check_folder_name(name)  # the prefix of run names, the same rule as theirs
 
     task: TaskSpec | None = None
     base: RunOverrides = Field(default_factory=RunOverrides)
