@@ -12,6 +12,7 @@ import weightscape
 LAYERS = [
     "cli",
     "report",
+    "studies",
     "analyses",
     "training",
     "runtime",
@@ -62,3 +63,19 @@ def test_pure_layers_import_no_torch_and_no_data(layer):
         or m.startswith(("weightscape.data", "weightscape.models"))
     ]
     assert heavy == []
+
+
+def test_report_renders_only():
+    """report/ turns results into files and text: it trains nothing and builds no engine."""
+    forbidden = ("weightscape.training", "weightscape.evaluation.engine", "weightscape.runtime")
+    offenders = [
+        (f.name, m) for f in _files("report") for m in _imports(f) if m.startswith(forbidden)
+    ]
+    builds = [f.name for f in _files("report") if "Engine(" in f.read_text()]
+    assert offenders == [] and builds == []
+
+
+def test_cli_is_small():
+    """Flags are generated from the configs, so the command line stays a thin layer."""
+    lines = sum(len(f.read_text().splitlines()) for f in _files("cli"))
+    assert lines < 800, lines

@@ -143,3 +143,22 @@ def test_centroid_distances_from_the_grid_equal_the_streamed_ones(planted_zoo, p
         del planted_grid.matrices["euclidean"]
     np.testing.assert_array_equal(reused.labels, streamed.labels)
     np.testing.assert_allclose(reused.centroid_distances, streamed.centroid_distances, rtol=1e-6)
+
+
+def test_basins_writes_next_to_the_grid_unless_told():
+    from pathlib import Path
+
+    from weightscape.studies.basins import Config
+
+    assert Config(grid="runs/grid").out == Path("runs/grid/basins")
+    assert Config(grid="runs/grid", out="elsewhere").out == Path("elsewhere")
+
+
+def test_basins_refuses_an_unknown_matrix_before_evaluating(planted_grid, tmp_path, capsys):
+    planted_grid.save(tmp_path / "grid")
+    code = main(["basins", str(tmp_path / "grid"), "--matrix", "loss_convexty_gap"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Unknown grid matrix (--matrix) 'loss_convexty_gap'" in err
+    assert "Did you mean 'loss_convexity_gap'?" in err
+    assert not (tmp_path / "grid" / "basins").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 
 from weightscape.cli.main import main
@@ -69,3 +70,31 @@ def test_grid_needs_two_models(tiny_models, tiny_csv, tmp_path, capsys):
     )
     assert code == 2
     assert "at least 2 models" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "give exactly one of --zoo or --models, not neither"),
+        (
+            ["--zoo", "zoo.yaml", "--models", "runs/*"],
+            "give exactly one of --zoo or --models, not both",
+        ),
+        (["--zoo", "zoo.yaml", "--workers", "2"], "--workers needs --executor ray"),
+        (
+            ["--models", "runs/*", "--ray-address", "auto", "--workers", "2"],
+            "--ray-address and --workers need --executor ray",
+        ),
+    ],
+)
+def test_grid_flags_are_checked_together(argv, message, capsys):
+    assert main(["grid", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_grid_config_defaults_match_the_old_command():
+    from weightscape.studies.grid import Config
+
+    config = Config(zoo="zoo.yaml")
+    assert (config.points, config.split, config.executor) == (11, "validation", "inprocess")
+    assert config.estimated_points(3) == 3 + 3 * 9

@@ -199,3 +199,80 @@ def test_combine_command(barrier_pair, tiny_csv, tmp_path, capsys):
         )
         == 2
     )
+
+
+# ---- the study configs ----------------------------------------------------------------------
+
+
+def _curve_study():
+    from weightscape.studies import curve
+
+    config = curve.Config(anchors=("a", "b"))
+    return curve.Config, curve.CURVE_FIELDS, config.curve_config(), CurveConfig()
+
+
+def _combine_study():
+    from weightscape.studies import combine
+
+    config = combine.Config(anchors=("a", "b"))
+    return combine.Config, combine.COMBINE_FIELDS, config.combine_config("layer"), CombineConfig()
+
+
+@pytest.mark.parametrize("study", [_curve_study, _combine_study])
+def test_study_training_fields_match_the_training_config(study):
+    config, fields, built, default = study()
+    assert built == default  # study defaults build the training config's defaults
+    training = type(default)
+    assert set(training.model_fields) - set(fields.values()) <= {"group_by"}
+    for source, target in fields.items():
+        mine, theirs = config.model_fields[source], training.model_fields[target]
+        assert mine.default == theirs.default, source
+        assert mine.metadata == theirs.metadata, source  # the constraints (ge, gt, ...)
+        assert mine.annotation == theirs.annotation, source
+
+
+def test_combine_groupings_are_the_training_configs():
+    import typing
+
+    from weightscape.models.space import GROUPINGS
+    from weightscape.studies.combine import Config
+
+    field = Config.model_fields["group_by"]
+    assert typing.get_args(field.annotation) == (
+        CombineConfig.model_fields["group_by"].annotation,
+        ...,
+    )
+    assert typing.get_args(typing.get_args(field.annotation)[0]) == GROUPINGS == field.default
+
+
+def test_training_and_evaluation_truncate_separately():
+    from weightscape.studies.curve import Config
+
+    config = Config(anchors=("a", "b"))
+    assert config.eval_settings().max_length == 128
+    assert config.curve_config().max_length == 64
+    config = Config(anchors=("a", "b"), max_length=32, train_max_length=16)
+    assert (config.eval_settings().max_length, config.curve_config().max_length) == (32, 16)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["curve", "a"], "ANCHORS: give exactly 2 checkpoints (the two minima), not 1. Got a."),
+        (
+            ["combine", "a", "b", "c"],
+            "ANCHORS: give exactly 2 checkpoints (the two minima), not 3. Got a,b,c.",
+        ),
+        (
+            ["combine", "a", "b", "--group-by", "layer,matrix,layer"],
+            "--group-by: name each grouping once; repeated: layer. Got layer,matrix,layer.",
+        ),
+        (["curve", "a", "b", "--path", "linear"], "--path: Input should be 'bezier' or"),
+        (["curve", "a", "b", "--train-max-length", "4"], "--train-max-length: Input should be"),
+    ],
+)
+def test_curve_and_combine_options_are_checked_by_flag(argv, message, capsys):
+    from weightscape.cli.main import main
+
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

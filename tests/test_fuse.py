@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from pydantic import ValidationError
 from safetensors.torch import load_file
 
 from weightscape.analyses.fuse import check_targets, datasets_in, run_fuse
@@ -144,11 +145,58 @@ def test_zoo_datasets_drop_split_suffixes_and_intermediate_checkpoints(zoo):
 
 
 def test_settings_are_checked():
-    with pytest.raises(WeightscapeError) as err:
+    with pytest.raises(ValidationError) as err:
         FuseSettings(steps=0)
-    assert str(err.value) == "The 'steps' parameter of fuse must be an int >= 1. Got 0 instead."
-    with pytest.raises(WeightscapeError, match="'seeds'"):
+    (error,) = err.value.errors()
+    assert (error["loc"], error["msg"], error["input"]) == (
+        ("steps",),
+        "Input should be greater than or equal to 1",
+        0,
+    )
+    with pytest.raises(ValidationError, match=r"seeds\n.*values must be distinct; 0 repeat"):
         FuseSettings(seeds=(0, 0))
+    for bad in ({"steps": True}, {"steps": 2.0}, {"few_shot": (None, 8, 8)}, {"lr": 0.0}):
+        with pytest.raises(ValidationError, match=next(iter(bad))):
+            FuseSettings(**bad)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        FuseSettings(max_lenght=16)
+    assert FuseSettings(few_shot=[None, 8], seeds=[1, 2]).few_shot == (None, 8)  # lists: tuples
+    with pytest.raises(ValidationError, match="frozen"):
+        SETTINGS.steps = 3
+
+
+def test_study_fields_mirror_the_settings():
+    """The command's training fields have FuseSettings' defaults and constraints, and build it."""
+    from weightscape.studies.fuse import MIRRORED, Config
+
+    for field, name in MIRRORED.items():
+        ours, theirs = Config.model_fields[field], FuseSettings.model_fields[name]
+        assert ours.default == theirs.default, field
+        constraints = [m for m in theirs.metadata if type(m).__name__ != "Strict"]
+        assert ours.metadata == constraints, field
+    default = Config()
+    assert default.fuse_settings() == FuseSettings()
+    assert (default.max_length, default.fuse_settings().max_length) == (128, 64)
+    config = Config(
+        few_shot=["8,16", "8", "32"], full=False, seeds=["1", "2", "1"], train_max_length=16
+    )
+    settings = config.fuse_settings()
+    assert (settings.few_shot, settings.seeds, settings.max_length) == ((8, 16, 32), (1, 2), 16)
+
+
+def test_study_refuses_nothing_to_train(capsys, tmp_path):
+    from weightscape.studies.fuse import Config
+
+    with pytest.raises(ValidationError, match="--no-full and no --few-shot leave nothing"):
+        Config(full=False, few_shot=())
+    args = ["fuse", "--zoo", "z.yaml", "--no-full", "--few-shot", "0", "--steps", "0"]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--few-shot[0]: Input should be greater than or equal to 1. Got '0'." in err
+    assert "--steps: Input should be greater than or equal to 1. Got '0'." in err
+    assert main(["fuse", "--out", str(tmp_path / "o")]) == 2
+    assert "--zoo is required" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +263,7 @@ def test_second_run_trains_and_evaluates_nothing(study):
 def test_cli_end_to_end(zoo_dir, tmp_path, capsys):
     args = ["fuse", "--zoo", str(zoo_dir / "zoo.yaml"), "--targets", LEXICAL, "--steps", "2"]
     args += ["--few-shot", "8", "--no-full", "--batch-size-train", "8", "--max-length", "16"]
+    args += ["--train-max-length", "16"]  # training truncation: its own flag since the port
     args += ["--subset", "16", "--out", str(tmp_path), "--no-progress", "--device", "cpu"]
     assert main(args) == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -235,7 +284,7 @@ def test_cli_unknown_target_lists_the_zoos_datasets(zoo_dir, tmp_path, capsys):
 def test_fuse_help_does_not_import_torch():
     code = (
         "import sys; from weightscape.cli.main import build_parser; "
-        "build_parser().parse_args(['fuse', '--zoo', 'z.yaml']); "
+        "build_parser('fuse').parse_args(['fuse', '--zoo', 'z.yaml']); "
         "sys.exit('torch' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

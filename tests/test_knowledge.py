@@ -224,6 +224,14 @@ def test_knowledge_cli_writes_the_report(pair, tmp_path, capsys):
     assert "computed 6 point(s)" in capsys.readouterr().out
 
 
+def test_knowledge_cli_needs_a_source_and_a_target(tmp_path, capsys):
+    args = ["knowledge", "a", "b", "c", "--source-task", "x", "--target-task", "y"]
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "ANCHORS: give exactly 2 checkpoints, the source and the target; got 3" in err
+    assert not any(tmp_path.iterdir())  # nothing ran
+
+
 def test_knowledge_cli_without_dynamics_says_how_to_record_them(
     tiny_models, tiny_csv, tmp_path, capsys
 ):

@@ -369,8 +369,8 @@ def test_invalid_manifest_lists_every_problem_at_once(zoo_dir):
         Zoo.from_manifest(manifest)
     message = str(info.value)
     assert "is invalid" in message
-    assert "models.0.path" in message
-    assert "models.1.tgas" in message
+    assert "models[0].path" in message
+    assert "models[1].tgas" in message
     assert "bsae" in message
 
 

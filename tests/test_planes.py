@@ -252,3 +252,32 @@ def test_plane_command_errors_exit_2(tiny_models, tiny_csv, tmp_path, capsys, wh
     code = _plane_cli([tiny_models[i] for i in which], tiny_csv, tmp_path)
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--resolution", "1"), "--resolution[0]: Input should be greater than or equal to 2"),
+        (("--resolution", "5,4,3"), "--resolution: Tuple should have at most 2 items"),
+        (("--margin", "-0.1"), "--margin: Input should be greater than or equal to 0"),
+    ],
+)
+def test_plane_options_are_checked_by_flag(tiny_models, tiny_csv, tmp_path, capsys, extra, message):
+    assert _plane_cli(tiny_models, tiny_csv, tmp_path, *extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plane_config_reads_one_resolution_as_a_square_and_names_the_anchor_count():
+    from pydantic import ValidationError
+
+    from weightscape.cli.flags import flag_names, problems
+    from weightscape.studies.plane import Config
+
+    config = Config(anchors=("a", "b", "c"), resolution=(9,))
+    assert config.grid_shape() == (9, 9) and config.estimated_points() == 84
+    assert Config(anchors=("a", "b", "c")).split == "validation"
+    with pytest.raises(ValidationError) as err:
+        Config(anchors=("a", "b"))
+    assert problems(err.value, flag_names(Config)) == [
+        "ANCHORS: plane needs exactly 3 models (theta_1, theta_2, theta_3), not 2. Got a,b."
+    ]

@@ -180,8 +180,60 @@ def test_cli_bad_option_exits_2(tmp_path, capsys):
 
     assert main(["pretrain", "--out", str(tmp_path), "--steps", "0", "--tokenizer", "x"]) == 2
     err = capsys.readouterr().err
-    assert "weightscape pretrain: error: --steps:" in err and "Got 0" in err
-    with pytest.raises(SystemExit) as exit_info:
-        main(["pretrain", "--out", str(tmp_path), "--steps", "many"])
-    assert exit_info.value.code == 2
-    assert "invalid int value: 'many'" in capsys.readouterr().err
+    assert "weightscape pretrain: error: invalid options:" in err
+    assert "--steps: Input should be greater than or equal to 1. Got '0'." in err
+    assert main(["pretrain", "--out", str(tmp_path), "--steps", "many"]) == 2
+    err = capsys.readouterr().err
+    assert "--steps: Input should be a valid integer" in err and "Got 'many'." in err
+
+
+def test_cli_cross_field_problems_name_the_flags(tmp_path, capsys):
+    from weightscape.cli.main import main
+
+    assert main(["pretrain", "--out", str(tmp_path), "--hidden", "30", "--heads", "4"]) == 2
+    assert "--hidden (30) must be a multiple of --heads (4)" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path), "--save-steps", "0,-5"]) == 2
+    assert "--save-steps: save steps must be >= 0" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path), "--name", ".."]) == 2
+    assert "--name: must be one folder name" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing ran
+
+
+def test_study_config_builds_the_training_configs_without_drift(tokenizer_dir):
+    from weightscape.analyses.pretraining import PretrainingStudy
+    from weightscape.studies.pretraining import Config
+    from weightscape.training.pretrain import PretrainConfig
+
+    tokenizer = str(tokenizer_dir)
+    assert Config(tokenizer=tokenizer).pretrain_config() == PretrainConfig(tokenizer=tokenizer)
+    assert Config().study() == PretrainingStudy()
+    # study field -> (model, field): one default and the same bounds
+    same = {
+        "name": (PretrainConfig, "name"),
+        "steps": (PretrainConfig, "steps"),
+        "save_steps": (PretrainConfig, "save_steps"),
+        "hidden": (PretrainConfig, "hidden_size"),
+        "layers": (PretrainConfig, "num_layers"),
+        "heads": (PretrainConfig, "num_heads"),
+        "intermediate": (PretrainConfig, "intermediate_size"),
+        "max_length": (PretrainConfig, "max_length"),
+        "batch_size": (PretrainConfig, "batch_size"),
+        "lr": (PretrainConfig, "lr"),
+        "mask_probability": (PretrainConfig, "mask_probability"),
+        "seed": (PretrainConfig, "seed"),
+        "task_a": (PretrainingStudy, "task_a"),
+        "task_b": (PretrainingStudy, "task_b"),
+        "finetune_steps": (PretrainingStudy, "finetune_steps"),
+        "finetune_lr": (PretrainingStudy, "lr"),
+        "eval_size": (PretrainingStudy, "eval_size"),
+        "probe_train": (PretrainingStudy, "probe_train"),
+        "points": (PretrainingStudy, "points"),
+    }
+    for field, (model, name) in same.items():
+        ours, theirs = Config.model_fields[field], model.model_fields[name]
+        assert ours.default == theirs.default, field
+        assert ours.metadata == theirs.metadata, field
+    max_length = Config.model_fields["max_length"].metadata
+    assert max_length == PretrainingStudy.model_fields["max_length"].metadata
+    # 0 on the command line is None (all rows / all texts) in the API
+    assert Config(train_size=0).study().train_size is None

@@ -226,3 +226,21 @@ def test_region_cli_end_to_end(tiny_region, tmp_path, capsys):
     assert "PB(In,Ex)" in capsys.readouterr().out
     assert main([*argv, "--sections", "pb,edgs"]) == 2
     assert "Unknown section 'edgs'" in capsys.readouterr().err
+
+
+def test_region_config_checks_flags_before_any_data(tmp_path, capsys):
+    from weightscape.cli.main import main
+    from weightscape.studies.region import Config
+
+    assert Config(sections=["paths", "pb", "paths"]).sections == ("paths", "pb")
+    out = str(tmp_path / "o")
+    bad = ["--sections", "pb,edgs", "--reach", "1", "--extrapolation-steps", "1", "--hull", "0"]
+    assert main(["region", "--zoo", "z.yaml", *bad, "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "--sections: Unknown section 'edgs'. Did you mean 'edges'?" in err
+    assert "--reach: Input should be greater than 1. Got '1'." in err
+    assert "--extrapolation-steps: Input should be greater than or equal to 2" in err
+    assert "--hull: Input should be greater than or equal to 1" in err
+    assert main(["region", "--out", out]) == 2
+    assert "--zoo is required" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -268,9 +268,27 @@ def test_cli_bad_tag_exits_2_and_lists_tags(tmp_path, planted, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_takes_one_source_of_models(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["similarity", "--zoo", "z.yaml", "--models", "m*", "--out", str(out)]) == 2
+    assert "give one of --zoo, --models, not both" in capsys.readouterr().err
+    assert main(["similarity", "--zoo", "z.yaml", "--k", "1", "--out", str(out)]) == 2
+    assert "--k: Input should be greater than or equal to 2. Got '1'." in capsys.readouterr().err
+    assert main(["similarity", "--out", str(out)]) == 2
+    assert "Give the models: --zoo" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_by_is_repeated_once_each():
+    from weightscape.studies.similarity import Config
+
+    assert Config().by == ("dataset",)
+    assert Config(by=["family", "dataset", "family"]).by == ("family", "dataset")
+
+
 def test_help_imports_no_torch():
     code = (
-        "import sys; from weightscape.cli.main import build_parser; build_parser(); "
+        "import sys; from weightscape.cli.main import build_parser; build_parser('similarity'); "
         "print(sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,7 +20,7 @@ from weightscape.models.zoo import Zoo
 from weightscape.training.finetune import FinetuneConfig, half_of
 from weightscape.training.sweeps import ZooFile, _name, expand, load_zoo_file
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "sweep_seeds.yaml"
+EXAMPLE = Path(__file__).parents[1] / "examples" / "zoos" / "sweep_seeds.yaml"
 
 
 def _write(path: Path, content: dict) -> Path:
@@ -82,10 +82,10 @@ def test_invalid_file_lists_every_problem(tmp_path):
         "sweeep:",
         "base.lr:",
         "base.optimiser:",
-        "sweep.method.1:",
-        "sweep.batch_size.1:",
-        "sweep.data_half.0:",
-        "runs.0.steps:",
+        "sweep.method[1]:",
+        "sweep.batch_size[1]:",
+        "sweep.data_half[0]:",
+        "runs[0].steps:",
     ):
         assert where in message, (where, message)
     assert "too short" not in message.lower()
@@ -208,3 +208,63 @@ def test_a_run_logged_before_an_option_existed_still_counts_as_finished(tmp_path
     changed = FinetuneConfig(name="old", steps=3, train_size=5)
     with pytest.raises(WeightscapeError, match=r"\(train_size differ\)"):
         _finished(changed, tmp_path)
+
+
+def test_run_names_of_the_example_zoo_file_stay_as_before():
+    """Resuming a sweep finds its finished runs by name: names may not change with the code."""
+    names = [c.name for c in expand(load_zoo_file(EXAMPLE))]
+    lora = "rt-lora-lr0.001-lora_r8-lora_alpha16"
+    assert names == [
+        *(f"rt-full-lr5e-05-head{h}-half{d}" for h in range(3) for d in range(2)),
+        *(f"{lora}-head{h}-half{d}" for h in range(3) for d in range(2)),
+    ]
+    assert [c.tuning.r for c in expand(load_zoo_file(EXAMPLE))[6:]] == [8] * 6
+
+
+# A LoRA run's config as training logs held it before the tuning method was one nested field.
+FLAT_LOG = {
+    "name": "old-lora",
+    "base": "minilm",
+    "method": "lora",
+    "steps": 3,
+    "batch_size": 32,
+    "lr": 5e-05,
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "max_length": 64,
+    "head_seed": 0,
+    "data_seed": 0,
+    "module_seed": None,
+    "init_noise_std": 0.0,
+    "init_noise_seed": 0,
+    "data_half": None,
+    "data_half_seed": 0,
+    "train_size": None,
+    "train_size_seed": 0,
+    "tags": {},
+    "lora_r": 4,
+    "lora_alpha": 16.0,
+    "lora_dropout": 0.0,
+    "lora_target_modules": ["query", "value"],
+    "adapter_bottleneck": 64,
+    "save_steps": [],
+    "dynamics_examples": None,
+    "dynamics_every": None,
+}
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_a_run_logged_with_flat_tuning_keys_still_counts_as_finished(method, tmp_path):
+    from weightscape.training.sweeps import _finished
+
+    logged = {**FLAT_LOG, "method": method}
+    run = tmp_path / "old-lora"
+    (run / "step-3").mkdir(parents=True)
+    (run / "step-3" / "model.safetensors").write_bytes(b"")
+    (run / "train_log.json").write_text(json.dumps({"config": logged}))
+    config = FinetuneConfig(name="old-lora", steps=3, method=method, lora_r=4)
+    assert config.model_dump()["tuning"]["method"] == method  # logged from now on: nested
+    assert _finished(config, tmp_path)
+    if method == "lora":
+        with pytest.raises(WeightscapeError, match=r"\(lora_r differ\)"):
+            _finished(FinetuneConfig(name="old-lora", steps=3, method="lora"), tmp_path)

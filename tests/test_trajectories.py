@@ -96,3 +96,11 @@ def test_trajectories_command(run_zoo, tiny_csv, tmp_path, capsys):
     result = json.loads((tmp_path / "trajectory.json").read_text())
     assert result["steps"] == [3, 6] and len(result["labels"]) == 4
     assert (tmp_path / "trajectory.png").is_file()
+
+
+def test_trajectories_refuse_an_unknown_matrix(tmp_path, capsys):
+    code = main(["trajectories", "--zoo", str(tmp_path / "zoo.yaml"), "--matrix", "loss_barier"])
+    assert code == 2
+    assert "--matrix: Unknown grid matrix 'loss_barier'. Did you mean 'loss_barrier'?" in (
+        capsys.readouterr().err
+    )

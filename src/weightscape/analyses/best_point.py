@@ -14,6 +14,7 @@ import numpy as np
 
 from weightscape.analyses.interpolation import walk_path
 from weightscape.evaluation.engine import Engine
+from weightscape.metrics import get_point_metric
 from weightscape.runtime.store import ResultStore
 
 
@@ -27,15 +28,20 @@ def best_point(
     store: ResultStore | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Walk the path on both splits; pick t by dev ``metric`` (higher is better, loss lower).
+    """Walk the path on both splits; pick t by dev ``metric``, in the direction it declares.
 
-    Ties go to the t nearest the middle of the path, where a combination differs most from the
-    endpoints (a tie with an endpoint then still picks the endpoint only when nothing beats it).
+    ``metric`` is a registered point metric (:data:`~weightscape.metrics.POINT_METRICS`), whose
+    row says whether higher is better (accuracy) or lower (loss). Ties go to the t nearest the
+    middle of the path, where a combination differs most from the endpoints (a tie with an
+    endpoint then still picks the endpoint only when nothing beats it).
+
+    Raises:
+        WeightscapeError: For an unknown ``metric``, before anything is evaluated.
     """
+    sign = get_point_metric(metric).sign  # sign * value is larger for better values
     ts = np.asarray(ts, dtype=float)
     dev_walk = walk_path(dev, ts, path=path, store=store, progress=progress)
     test_walk = walk_path(test, ts, path=path, store=store, progress=progress)
-    sign = -1.0 if metric == "loss" else 1.0
     scores = sign * dev_walk.curve(metric)
     best = np.flatnonzero(scores == scores.max())
     chosen = int(best[np.argmin(np.abs(ts[best] - 0.5))])

@@ -18,19 +18,27 @@ import numpy as np
 
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.geometry import even_grid, get_path
-from weightscape.metrics import auc, barrier_height, convexity_gap
+from weightscape.metrics import grid_matrices
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
-CURVE_METRICS = ("loss", "accuracy")
-# matrix name -> (curve metric, summary function, higher is better)
-MATRICES = {
-    "loss_barrier": ("loss", barrier_height, False),
-    "loss_convexity_gap": ("loss", convexity_gap, False),
-    "loss_auc": ("loss", auc, False),
-    "accuracy_drop": ("accuracy", barrier_height, True),
-    "accuracy_convexity_gap": ("accuracy", convexity_gap, True),
-}
+
+def curve_metrics() -> tuple[str, ...]:
+    """The point metrics whose curves the grid keeps: those some grid matrix is built from.
+
+    The matrices are declared by the curve-summary rows (their ``grid`` field), so a summary
+    added there is computed here too.
+
+    >>> curve_metrics()
+    ('loss', 'accuracy')
+    """
+    return tuple(dict.fromkeys(metric.name for metric, _ in grid_matrices().values()))
+
+
+# Snapshots at import, for name checks (e.g. a study's --matrix); the grid itself reads the
+# registries when it runs, so it also picks up rows registered later.
+MATRICES = grid_matrices()  # matrix name -> (point metric, curve summary)
+CURVE_METRICS = curve_metrics()
 
 
 @dataclass
@@ -145,7 +153,7 @@ def connectivity_grid(
         spec, rows, store, progress=progress, description=f"grid {n}x{n}"
     )
     seconds = time.perf_counter() - start
-    values = {m: np.array([r.result.metrics[m] for r in results]) for m in CURVE_METRICS}
+    values = {m: np.array([r.result.metrics[m] for r in results]) for m in curve_metrics()}
     curves = {m: _curve_tensor(v[n:], pairs, n, len(ts)) for m, v in values.items()}
     computed = sum(not r.cached for r in results)
     stats = {
@@ -186,15 +194,19 @@ def _curve_tensor(values: np.ndarray, pairs, n: int, k: int) -> np.ndarray:
 
 
 def matrices_from_curves(curves: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Barrier height, convexity gap and AUC matrices from the pairwise curves."""
+    """Every grid matrix the curve-summary rows declare (barrier height, convexity gap, AUC, ...).
+
+    Each summary is applied in its point metric's declared direction to the curve from i to j;
+    the matrix is symmetric because grid summaries are declared reversal-symmetric.
+    """
     n = next(iter(curves.values())).shape[0]
     out = {}
-    for name, (metric, fn, higher) in MATRICES.items():
+    for name, (metric, summary) in grid_matrices().items():
         matrix = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
-                curve = curves[metric][i, j]
-                value = fn(curve) if fn is auc else fn(curve, higher_is_better=higher)
+                curve = curves[metric.name][i, j]
+                value = summary(curve, higher_is_better=metric.higher_is_better)
                 matrix[i, j] = matrix[j, i] = value
         out[name] = matrix
     return out

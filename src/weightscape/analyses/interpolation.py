@@ -16,11 +16,11 @@ import numpy as np
 
 from weightscape.evaluation.engine import Engine
 from weightscape.geometry import get_path
-from weightscape.metrics import auc, barrier_height, convexity_gap
+from weightscape.metrics import CURVE_SUMMARIES, POINT_METRICS, point_metric_names
 from weightscape.runtime.executor import evaluate_points
 from weightscape.runtime.store import ResultStore
 
-METRICS = ("loss", "accuracy", "macro_f1", "mcc")
+METRICS = point_metric_names()  # the point metrics registered at import, in result order
 
 
 @dataclass
@@ -116,28 +116,26 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def summarise(ts: np.ndarray, walk: PathWalk) -> dict[str, Any]:
-    """Barrier height, convexity gap and AUC of each metric, on the evenly spaced part of [0, 1].
+    """Every curve summary of every point metric, on the evenly spaced part of [0, 1].
 
-    Losses rise on a barrier; accuracy, F1 and MCC drop (higher is better). Points outside
-    [0, 1] (extrapolation) are left out of the summary; if the points inside do not form an evenly
-    spaced grid with both ends the summary says so instead of guessing.
+    ``summary[metric][name]`` for each registered point metric and curve summary (barrier height,
+    convexity gap, AUC, best t, best value, ...), in the metric's declared direction: losses rise
+    on a barrier, accuracy drops. Points outside [0, 1] (extrapolation) are left out of the
+    summary; if the points inside do not form an evenly spaced grid with both ends the summary
+    says so instead of guessing.
     """
     inside = (ts >= 0) & (ts <= 1)
     grid = ts[inside]
     if len(grid) < 2 or grid[0] != 0 or grid[-1] != 1 or not _even(grid):
         return {"note": "barrier metrics need evenly spaced t over [0, 1] with both ends"}
     summary: dict[str, Any] = {"grid_points": len(grid)}
-    for metric in METRICS:
+    for metric in POINT_METRICS.values():
         values = np.array(
-            [p.metrics[metric] for p, keep in zip(walk.points, inside, strict=True) if keep]
+            [p.metrics[metric.name] for p, keep in zip(walk.points, inside, strict=True) if keep]
         )
-        higher = metric != "loss"
-        summary[metric] = {
-            "barrier_height": barrier_height(values, higher_is_better=higher),
-            "convexity_gap": convexity_gap(values, higher_is_better=higher),
-            "auc": auc(values),
-            "best_t": float(grid[np.argmax(values) if higher else np.argmin(values)]),
-            "best": float(values.max() if higher else values.min()),
+        summary[metric.name] = {
+            name: curve_summary(values, higher_is_better=metric.higher_is_better, ts=grid)
+            for name, curve_summary in CURVE_SUMMARIES.items()
         }
     return summary
 

@@ -13,10 +13,11 @@ import numpy as np
 
 from weightscape.analyses.sharpness import epsilon_sharpness
 from weightscape.evaluation.engine import EngineSpec
+from weightscape.metrics import point_metric_names
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
-METRICS = ("loss", "accuracy", "macro_f1", "mcc")
+METRICS = point_metric_names()  # every registered point metric, in result order
 
 
 def evaluate_models(
@@ -83,7 +84,7 @@ def spec_for(
     spec: EngineSpec, task, label_map: str | None = None, anchors: Sequence | None = None
 ) -> EngineSpec:
     """The same engine on another task (and label map, and anchors)."""
-    settings = replace(spec.settings, label_map=label_map)
+    settings = type(spec.settings)(**{**spec.settings.model_dump(), "label_map": label_map})
     return replace(
         spec,
         task=task,

@@ -22,10 +22,11 @@ from weightscape.analyses.weight_stats import gram_matrix
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.geometry.planes import PlaneBasis, model_rows, plane_basis, plane_grid
+from weightscape.metrics import point_metric_names
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
-METRICS = ("loss", "accuracy", "macro_f1", "mcc")
+METRICS = point_metric_names()  # every registered point metric, in result order
 
 
 @dataclass

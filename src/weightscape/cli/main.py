@@ -1,60 +1,56 @@
-"""The ``weightscape`` command: thin subcommands over the Python API.
+"""The ``weightscape`` command: subcommands generated from the studies' configs.
 
-Imports stay lazy: ``weightscape --help`` imports neither torch nor transformers. User mistakes
-(:class:`~weightscape.errors.WeightscapeError`) print one message and exit with status 2.
+Imports stay lazy: ``weightscape --help`` imports neither torch nor transformers. This is the one
+error edge: every validation problem of a command line is listed at once, naming the flag, and
+any user mistake (:class:`~weightscape.errors.WeightscapeError`) prints one message; both exit
+with status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from weightscape import __version__
-from weightscape.cli import (
-    commands,
-    fuse_command,
-    knowledge_command,
-    mix_commands,
-    plane_command,
-    pretrain_command,
-    region_command,
-    similarity_command,
-)
+from weightscape.cli.registry import COMMANDS, CUSTOM, by_name
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``chosen``'s flags are generated (the others' modules stay unimported)."""
     parser = argparse.ArgumentParser(
         prog="weightscape",
         description="Measure the geometry of the weight space between finetuned models.",
     )
     parser.add_argument("--version", action="version", version=f"weightscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_finetune(sub)
-    commands.add_interpolate(sub)
-    commands.add_grid(sub)
-    commands.add_basins(sub)
-    commands.add_trajectories(sub)
-    mix_commands.add_curve(sub)
-    mix_commands.add_combine(sub)
-    plane_command.add_plane(sub)
-    fuse_command.add_fuse(sub)
-    similarity_command.add_similarity(sub)
-    region_command.add_region(sub)
-    knowledge_command.add_knowledge(sub)
-    pretrain_command.add_pretrain(sub)
-    commands.add_demo(sub)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command.name == chosen:
+            from weightscape.cli.flags import add_flags
+
+            add_flags(p, command.module().Config)
+    for adder in CUSTOM.values():
+        module, function = adder.split(":")
+        getattr(importlib.import_module(f"weightscape.cli.{module}"), function)(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 user error, 130 interrupted)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     from weightscape.errors import WeightscapeError
 
     try:
-        args.run(args)
+        command = by_name().get(args.command)
+        if command is None:  # a custom command (run)
+            args.run(args)
+        else:
+            for line in run_command(command, args):
+                print(line)
     except WeightscapeError as err:
         print(f"weightscape {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -65,6 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     return 0
+
+
+def run_command(command, args: argparse.Namespace) -> list[str]:
+    """Validate the flags into the study's Config, run it, render it."""
+    from pydantic import ValidationError
+
+    from weightscape.cli.flags import flag_names, problems, raw_values
+    from weightscape.errors import WeightscapeError
+
+    module = command.module()
+    try:
+        config = module.Config.model_validate(raw_values(args, module.Config))
+    except ValidationError as err:
+        lines = problems(err, flag_names(module.Config))
+        raise WeightscapeError("\n  ".join(["invalid options:", *lines])) from None
+    return command.renderer()(module.run(config), config)
 
 
 if __name__ == "__main__":

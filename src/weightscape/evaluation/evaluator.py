@@ -8,12 +8,12 @@ padded batches are reused for every point of a walk.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator
 
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError
@@ -21,43 +21,47 @@ from weightscape.evaluation.label_maps import get_label_map
 from weightscape.evaluation.result import PointResult
 from weightscape.metrics.classification import classification_metrics
 from weightscape.models.labels import column_order, names_from_id2label
+from weightscape.settings import Settings
 
 
-@dataclass(frozen=True)
-class EvalSettings:
+class EvalSettings(Settings):
     """Settings that change what an evaluation computes (part of every store key)."""
 
-    batch_size: int = 64
-    max_length: int = 128
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(128, ge=1)
     label_map: str | None = None  # e.g. "mnli_to_hans": 3-class NLI models on 2-class HANS
     # The class each output column of the model means, in column order, for checkpoints whose
     # config names none (or names them otherwise); None: read them from the config's id2label.
     model_labels: tuple[str, ...] | None = None
 
-    def __post_init__(self) -> None:
-        for field_name in ("batch_size", "max_length"):
-            value = getattr(self, field_name)
-            if not isinstance(value, int) or value < 1:
-                raise WeightscapeError(
-                    f"The '{field_name}' setting must be an int >= 1. Got {value!r} instead."
-                )
-        if self.label_map is not None:
-            get_label_map(self.label_map)  # unknown names fail here, listing the valid ones
-        if self.model_labels is not None:
-            names = tuple(str(n).strip() for n in self.model_labels)
-            if not names or not all(names) or len({n.lower() for n in names}) != len(names):
-                raise WeightscapeError(
-                    "The model labels (--model-labels) must be distinct, non-empty names, one "
-                    f"per output column in column order. Got {list(self.model_labels)!r} instead."
-                )
-            object.__setattr__(self, "model_labels", names)
+    @field_validator("label_map")
+    @classmethod
+    def _known_map(cls, name: str | None) -> str | None:
+        if name is not None:
+            get_label_map(name)  # unknown names fail here, listing the valid ones
+        return name
 
-    def spec(self) -> dict[str, int | str]:
+    @field_validator("model_labels")
+    @classmethod
+    def _distinct_names(cls, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if names is None:
+            return None
+        stripped = tuple(str(n).strip() for n in names)
+        if not stripped or not all(stripped) or len({n.lower() for n in stripped}) != len(names):
+            raise ValueError(
+                "the model labels (--model-labels) must be distinct, non-empty names, one per "
+                "output column in column order"
+            )
+        return stripped
+
+    def spec(self) -> dict[str, Any]:
         """JSON-able form for store keys (the optional settings only when set)."""
-        spec = asdict(self)
+        spec = self.model_dump()
         for optional in ("label_map", "model_labels"):
             if spec[optional] is None:
                 del spec[optional]
+            elif optional == "model_labels":
+                spec[optional] = list(spec[optional])
         return spec
 
 

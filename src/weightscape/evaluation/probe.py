@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.evaluator import EvalSettings, tokenised_batches
 from weightscape.evaluation.result import PointResult
 from weightscape.metrics.classification import classification_metrics
+from weightscape.settings import Settings
 
 __all__ = ["Probe", "ProbeEvaluator", "ProbeSettings", "fit_linear_probe", "head_inputs"]
 
@@ -35,8 +37,7 @@ _HEAD_MODULES = ("pre_classifier", "classifier", "score")  # first one present i
 FEATURE_CACHE = 64  # points whose features an evaluator keeps (a few MB each)
 
 
-@dataclass(frozen=True)
-class ProbeSettings:
+class ProbeSettings(Settings):
     """How the linear head is fitted (part of every probe result's store key).
 
     Attributes:
@@ -44,23 +45,8 @@ class ProbeSettings:
         max_iter: Iterations of the L-BFGS solver.
     """
 
-    c: float = 1.0
-    max_iter: int = 2000
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.c, (int, float)) or not self.c > 0 or not np.isfinite(self.c):
-            raise WeightscapeError(
-                f"The 'c' parameter of ProbeSettings must be a finite number > 0. Got {self.c!r}."
-            )
-        if (
-            isinstance(self.max_iter, bool)
-            or not isinstance(self.max_iter, int)
-            or self.max_iter < 1
-        ):
-            raise WeightscapeError(
-                "The 'max_iter' parameter of ProbeSettings must be an int >= 1. "
-                f"Got {self.max_iter!r} instead."
-            )
+    c: float = Field(1.0, gt=0, allow_inf_nan=False)
+    max_iter: int = Field(2000, ge=1)
 
     def spec(self) -> dict[str, Any]:
         """JSON-able form for store keys."""

@@ -3,8 +3,8 @@
 Every point weightscape evaluates is ``theta(t) = sum_i c_i(t) * theta_i`` over the anchors of a
 path, so a path type only has to say what the coefficients are; the evaluation engine mixes the
 weights. A new path type is one class with a ``name`` and a ``_coefficients`` method plus one
-``@register_path`` line, and the conformance suite in ``tests/test_geometry.py`` checks it through
-:data:`PATHS` automatically.
+``@register_path`` line, and the conformance suites in ``tests/test_geometry.py`` and
+``tests/test_conformance.py`` check it through :data:`PATHS` automatically.
 
 Rows at ``t = 0`` and ``t = 1`` are exact one-hot vectors (first and last anchor): the engine relies
 on them to reproduce the anchors bit for bit and to reuse stored endpoint results.
@@ -45,6 +45,9 @@ class PathType:
         min_anchors: Fewest anchors the path accepts.
         max_anchors: Most anchors the path accepts (``None``: no limit).
         extrapolates: Whether t may lie outside [0, 1].
+        affine: Whether every row sums to 1 (a point of the anchors' affine hull). A move toward
+            the origin or along a direction is not affine; the conformance suite checks the sum
+            where this is set.
         n_anchors: Number of anchors of this instance (first = ``t = 0``, last = ``t = 1``).
     """
 
@@ -52,6 +55,7 @@ class PathType:
     min_anchors: ClassVar[int] = 2
     max_anchors: ClassVar[int | None] = None
     extrapolates: ClassVar[bool] = False
+    affine: ClassVar[bool] = True
 
     def __init__(self, n_anchors: int) -> None:
         low, high = self.min_anchors, self.max_anchors

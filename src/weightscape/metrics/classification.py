@@ -1,4 +1,9 @@
-"""Classification metrics of one evaluated point, from its per-example outcomes."""
+"""Classification metrics of one evaluated point, from its per-example outcomes.
+
+Each metric is a row of :data:`~weightscape.metrics.registry.POINT_METRICS`, declaring whether
+higher is better and carrying a hand-worked example; :func:`classification_metrics` computes every
+registered row, so a new metric is one function and one decorator here.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,90 @@ import warnings
 
 import numpy as np
 
+from weightscape.metrics.registry import POINT_METRICS, PointExample, register_point_metric
+
+# Four examples of a binary task: one positive predicted negative.
+_BINARY = {"labels": (0, 1, 1, 0), "predictions": (0, 1, 0, 0), "num_labels": 2}
+_LOSSES = (0.1, 0.2, 1.5, 0.2)
+
+
+@register_point_metric(
+    "loss",
+    higher_is_better=False,
+    description="Mean cross-entropy of the true label.",
+    example=PointExample(**_BINARY, losses=_LOSSES, expected=0.5),  # 2.0 / 4
+    mean_over_examples=True,
+)
+def mean_loss(
+    labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
+) -> float:
+    """Mean of the per-example losses."""
+    return float(np.mean(losses))
+
+
+@register_point_metric(
+    "accuracy",
+    higher_is_better=True,
+    description="Fraction of examples whose predicted label is the true one.",
+    example=PointExample(**_BINARY, losses=_LOSSES, expected=0.75),  # 3 of 4 right
+    mean_over_examples=True,
+)
+def accuracy(
+    labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
+) -> float:
+    """Fraction of correct predictions."""
+    return float(np.mean(labels == predictions))
+
+
+@register_point_metric(
+    "macro_f1",
+    higher_is_better=True,
+    description="Unweighted mean of the per-class F1 over the whole label set (absent ones 0).",
+    # Class 0: P 1, R 1/2, F1 2/3; class 1: P 2/3, R 1, F1 4/5; class 2 never occurs: F1 0.
+    # (2/3 + 4/5 + 0) / 3 = 22/45.
+    example=PointExample(
+        labels=(0, 0, 1, 1),
+        predictions=(0, 1, 1, 1),
+        losses=_LOSSES,
+        num_labels=3,
+        expected=22 / 45,
+    ),
+)
+def macro_f1(
+    labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
+) -> float:
+    """Macro-F1 over ``range(num_labels)``, so that absent classes still count (as 0)."""
+    from sklearn.metrics import f1_score
+
+    return float(
+        f1_score(
+            labels, predictions, labels=list(range(num_labels)), average="macro", zero_division=0
+        )
+    )
+
+
+@register_point_metric(
+    "mcc",
+    higher_is_better=True,
+    description="Matthews correlation of predicted and true labels (0 when one class only).",
+    # TP 1, TN 2, FP 0, FN 1: (1 * 2 - 0 * 1) / sqrt(1 * 2 * 2 * 3) = 1 / sqrt(3).
+    example=PointExample(**_BINARY, losses=_LOSSES, expected=3**-0.5),
+)
+def mcc(labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int) -> float:
+    """Matthews correlation coefficient (multi-class form)."""
+    from sklearn.metrics import matthews_corrcoef
+
+    with warnings.catch_warnings():
+        # Diagnostic sets often hold one class only (e.g. HANS non-entailing halves); MCC is 0
+        # there by convention and scikit-learn's warning about it would repeat for every point.
+        warnings.filterwarnings("ignore", message="A single label was found")
+        return float(matthews_corrcoef(labels, predictions))
+
 
 def classification_metrics(
     labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
 ) -> dict[str, float]:
-    """Mean loss, accuracy, macro-F1 and Matthews correlation of one point.
+    """Every registered point metric of one point: mean loss, accuracy, macro-F1, MCC, ...
 
     Args:
         labels: True labels, shape (n,).
@@ -23,19 +107,7 @@ def classification_metrics(
     >>> round(m["loss"], 3), m["accuracy"], round(m["macro_f1"], 4), round(m["mcc"], 4)
     (0.5, 0.75, 0.7333, 0.5774)
     """
-    from sklearn.metrics import f1_score, matthews_corrcoef
-
-    labels_range = list(range(num_labels))
-    with warnings.catch_warnings():
-        # Diagnostic sets often hold one class only (e.g. HANS non-entailing halves); MCC is 0
-        # there by convention and scikit-learn's warning about it would repeat for every point.
-        warnings.filterwarnings("ignore", message="A single label was found")
-        mcc = float(matthews_corrcoef(labels, predictions))
     return {
-        "loss": float(np.mean(losses)),
-        "accuracy": float(np.mean(labels == predictions)),
-        "macro_f1": float(
-            f1_score(labels, predictions, labels=labels_range, average="macro", zero_division=0)
-        ),
-        "mcc": mcc,
+        name: metric(labels, predictions, losses, num_labels)
+        for name, metric in POINT_METRICS.items()
     }

@@ -4,6 +4,11 @@ Every function takes the values (loss, error, accuracy, ...) measured on an even
 t over [0, 1], first value at t = 0 and last at t = 1, as produced by
 :func:`weightscape.geometry.even_grid`. By default lower values are better (a loss); pass
 ``higher_is_better=True`` for accuracy-like values, which is the same as negating them.
+
+Each function is a row of :data:`~weightscape.metrics.registry.CURVE_SUMMARIES`: its decorator
+declares the arguments it takes, its properties, the grid matrices built from it and a
+hand-worked example. Walks and grids iterate that registry, so a new summary is one function and
+one decorator here.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from weightscape.errors import WeightscapeError
+from weightscape.metrics.registry import CurveExample, register_curve_summary
 from weightscape.validation import as_finite_1d
 
-__all__ = ["auc", "barrier_height", "convexity_gap"]
+__all__ = ["auc", "barrier_height", "best_t", "best_value", "convexity_gap"]
+
+# 4 t (1 - t) at t = 0, 1/4, 1/2, 3/4, 1: the analytic curve of the registry rows' examples.
+PARABOLA = (0.0, 0.75, 1.0, 0.75, 0.0)
 
 # numpy >= 2.0 renamed trapz to trapezoid; the project allows numpy >= 1.26.
 _trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -48,6 +57,20 @@ def _excess_over_chords(curve: np.ndarray, start: int) -> np.ndarray:
     return np.where(inner < ends, curve[inner] - chord, -np.inf)
 
 
+@register_curve_summary(
+    "barrier_height",
+    description="Largest rise above the chord joining the two ends (Entezari et al.).",
+    example=CurveExample(PARABOLA, expected=1.0),  # the chord is 0; the top is 1 at t = 1/2
+    needs=("higher_is_better",),
+    properties=(
+        "nonnegative",
+        "offset_invariant",
+        "scale_equivariant",
+        "reversal_symmetric",
+        "zero_on_convex",
+    ),
+    grid={"loss": "loss_barrier", "accuracy": "accuracy_drop"},
+)
 def barrier_height(values: ArrayLike, *, higher_is_better: bool = False) -> float:
     """Largest rise of the curve above the chord joining its two ends (Entezari et al.).
 
@@ -78,6 +101,21 @@ def barrier_height(values: ArrayLike, *, higher_is_better: bool = False) -> floa
     return float(max(0.0, excess.max(initial=0.0)))
 
 
+@register_curve_summary(
+    "convexity_gap",
+    description="Largest rise above the chord of any sub-segment (Juneja et al. 2023, eq. 4).",
+    # The parabola is concave, so its global chord (0 to 0) is its lowest: the gap is 1.
+    example=CurveExample(PARABOLA, expected=1.0),
+    needs=("higher_is_better",),
+    properties=(
+        "nonnegative",
+        "offset_invariant",
+        "scale_equivariant",
+        "reversal_symmetric",
+        "zero_on_convex",
+    ),
+    grid={"loss": "loss_convexity_gap", "accuracy": "accuracy_convexity_gap"},
+)
 def convexity_gap(values: ArrayLike, *, higher_is_better: bool = False) -> float:
     """Largest barrier height over every sub-segment of the curve (Juneja et al. 2023, eq. 4).
 
@@ -110,6 +148,15 @@ def convexity_gap(values: ArrayLike, *, higher_is_better: bool = False) -> float
     return largest
 
 
+@register_curve_summary(
+    "auc",
+    description="Area under the curve above its minimum, trapezoid rule (Juneja et al.).",
+    # (0 / 2 + 0.75 + 1 + 0.75 + 0 / 2) * 1/4; the exact integral of 4 t (1 - t) would be 2/3.
+    example=CurveExample(PARABOLA, expected=0.625),
+    needs=("length",),
+    properties=("nonnegative", "offset_invariant", "scale_equivariant", "reversal_symmetric"),
+    grid={"loss": "loss_auc"},
+)
 def auc(values: ArrayLike, *, length: float = 1.0) -> float:
     """Area under the curve above its minimum, by the trapezoid rule (as Juneja et al.).
 
@@ -139,3 +186,50 @@ def auc(values: ArrayLike, *, length: float = 1.0) -> float:
             f"The 'length' parameter of auc must be a finite number > 0. Got {length!r} instead."
         )
     return float(_trapezoid(curve - curve.min(), dx=float(length) / (curve.size - 1)))
+
+
+@register_curve_summary(
+    "best_t",
+    description="The t of the best value (the first, on ties).",
+    example=CurveExample(PARABOLA, expected=0.5, higher_is_better=True),
+    needs=("higher_is_better", "ts"),
+    properties=("nonnegative", "offset_invariant"),
+)
+def best_t(
+    values: ArrayLike, *, higher_is_better: bool = False, ts: ArrayLike | None = None
+) -> float:
+    """Where along the path the best value lies: the t of the lowest (or highest) value.
+
+    Args:
+        values: At least 2 finite values.
+        higher_is_better: Whether higher values are better (accuracy) rather than lower (loss).
+        ts: The t of each value; by default the even grid over [0, 1].
+
+    >>> best_t([0.9, 0.2, 0.4]), best_t([0.9, 0.2, 0.4], higher_is_better=True)
+    (0.5, 0.0)
+    """
+    curve = _curve(values, "best_t", higher_is_better)
+    grid = np.arange(curve.size) / (curve.size - 1) if ts is None else np.asarray(ts, float)
+    if grid.shape != curve.shape:
+        raise WeightscapeError(
+            f"The 'ts' parameter of best_t must hold one t per value ({curve.size}). "
+            f"Got {grid.size} instead."
+        )
+    return float(grid[np.argmin(curve)])
+
+
+@register_curve_summary(
+    "best",
+    description="The best value on the path: the lowest loss, the highest accuracy.",
+    example=CurveExample(PARABOLA, expected=1.0, higher_is_better=True),
+    needs=("higher_is_better",),
+    properties=("scale_equivariant", "reversal_symmetric"),
+)
+def best_value(values: ArrayLike, *, higher_is_better: bool = False) -> float:
+    """The best value of the curve: its minimum, or its maximum when higher is better.
+
+    >>> best_value([0.9, 0.2, 0.4]), best_value([0.9, 0.2, 0.4], higher_is_better=True)
+    (0.2, 0.9)
+    """
+    curve = _curve(values, "best_value", higher_is_better)
+    return -float(curve.min()) if higher_is_better else float(curve.min())

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from pydantic import field_validator
 
 from weightscape.errors import WeightscapeError, unknown_name_error
+from weightscape.settings import Settings
 
 # Prefixes of task-specific output heads in Hugging Face sequence classifiers.
 HEAD_PATTERNS = (
@@ -68,8 +70,7 @@ def is_tuning_module(name: str) -> bool:
     return _TUNED.search(name) is not None
 
 
-@dataclass(frozen=True)
-class ParameterSpace:
+class ParameterSpace(Settings):
     """A selection of tensors and a grouping of them.
 
     Attributes:
@@ -87,12 +88,27 @@ class ParameterSpace:
     exclude: tuple[str, ...] = ()
     group_by: str = "matrix"
 
-    def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise unknown_name_error("parameter space", self.preset, PRESETS)
-        if self.group_by not in GROUPINGS:
-            raise unknown_name_error("grouping", self.group_by, GROUPINGS)
-        for pattern in (*self.include, *self.exclude):
+    def __init__(self, preset: str = "all", **fields: object) -> None:
+        super().__init__(preset=preset, **fields)  # ParameterSpace("no-head") reads naturally
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, preset: str) -> str:
+        if preset not in PRESETS:
+            raise unknown_name_error("parameter space", preset, PRESETS)
+        return preset
+
+    @field_validator("group_by")
+    @classmethod
+    def _known_grouping(cls, group_by: str) -> str:
+        if group_by not in GROUPINGS:
+            raise unknown_name_error("grouping", group_by, GROUPINGS)
+        return group_by
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
             try:
                 re.compile(pattern)
             except re.error as err:
@@ -100,6 +116,7 @@ class ParameterSpace:
                     f"The parameter-space pattern '{pattern}' is not a valid regular expression "
                     f"({err})."
                 ) from err
+        return patterns
 
     def takes_part(self, name: str) -> bool:
         """Whether the tensor called ``name`` is mixed (True) or copied from the reference."""

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
+from weightscape.settings import problem_lines
 
 
 class ModelEntry(BaseModel):
@@ -110,9 +111,7 @@ class Zoo:
         try:
             manifest = ZooManifest.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
-            )
+            problems = " ".join(problem_lines(err))
             raise WeightscapeError(f"Zoo manifest '{path}' is invalid: {problems}") from err
         root = path.parent
 

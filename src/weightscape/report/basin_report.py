@@ -1,70 +1,64 @@
-"""A basin study: cluster a grid, measure diagnostics per model, write tables and plots."""
+"""A basin study's files: tables, sorted heatmaps, margin scatters and per-cluster curves;
+and a trajectory study's table and plot."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from weightscape.analyses.basins import BasinAnalysis, analyse_basins
+from weightscape.analyses.basins import BasinAnalysis
 from weightscape.analyses.connectivity import ConnectivityGrid
-from weightscape.analyses.model_metrics import evaluate_models, models_sharpness, spec_for
-from weightscape.data import Task
-from weightscape.evaluation.engine import EngineSpec
+from weightscape.analyses.trajectories import BasinTrajectory
 from weightscape.report.basin_plots import (
     cluster_table_markdown,
     plot_cluster_curves,
     plot_margin_scatter,
+    plot_trajectory,
 )
 from weightscape.report.heatmaps import plot_heatmap
-from weightscape.runtime.executor import Executor
-from weightscape.runtime.store import ResultStore
 
 
-def run_basin_study(
-    grid: ConnectivityGrid,
-    spec: EngineSpec,
-    out: str | Path,
-    *,
-    diagnostics: Sequence[Task] = (),
-    label_map: str | None = None,
-    matrix: str = "loss_convexity_gap",
-    k: int | None = None,
-    delta: float | None = None,
-    sharpness_task: Task | None = None,
-    sharpness_steps: int = 0,
-    store: ResultStore | None = None,
-    executor: Executor | None = None,
-    progress: bool = False,
-) -> tuple[BasinAnalysis, list[Path]]:
-    """Evaluate each model on each diagnostic task (through the store), optionally measure its
-    epsilon-sharpness, cluster the grid, and write ``basins.json``, ``clusters.csv``,
-    ``clusters.md``, sorted heatmaps, margin scatters and per-cluster curves into ``out``."""
-    out = Path(out)
+def render_basins(result, config) -> list[str]:
+    """Write ``basins.json``, ``clusters.csv``, ``clusters.md``, sorted heatmaps, margin
+    scatters and per-cluster curves into ``config.out``; the lines the terminal shows.
+
+    Args:
+        result: The basins study's result (``analysis`` and ``grid``).
+        config: The study's config (``out``).
+    """
+    analysis: BasinAnalysis = result.analysis
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    metrics: dict[str, np.ndarray] = {}
-    for task in diagnostics:
-        values = evaluate_models(
-            spec_for(spec, task, label_map), store=store, executor=executor, progress=progress
+    files = _write(analysis, result.grid, out)
+    lines = [
+        f"{analysis.k} clusters on {analysis.matrix} (delta {analysis.delta:.4g}): "
+        + ", ".join(f"{n}={c}" for n, c in zip(analysis.names, analysis.labels, strict=True))
+    ]
+    for metric, corr in analysis.correlations.items():
+        r2 = analysis.regressions[metric]["r2"]
+        lines.append(
+            f"  {metric}: Pearson r {corr['pearson_r']:.3f} with the centroid margin, "
+            f"membership R^2 {r2:.3f}"
         )
-        metrics[f"{task.name}_accuracy"] = values["accuracy"]
-    if sharpness_steps > 0:
-        metrics["sharpness"] = models_sharpness(
-            spec_for(spec, sharpness_task or spec.task), steps=sharpness_steps, progress=progress
-        )
-    analysis = analyse_basins(
-        grid,
-        list(spec.anchors),
-        matrix=matrix,
-        k=k,
-        delta=delta,
-        space=spec.space,
-        model_metrics=metrics,
-    )
-    return analysis, _write(analysis, grid, out)
+    lines.append(f"wrote {out}: " + ", ".join(sorted(p.name for p in files)))
+    return lines
+
+
+def render_trajectories(trajectory: BasinTrajectory, config) -> list[str]:
+    """Write ``trajectory.json`` and ``trajectory.png`` into ``config.out`` (next to the
+    study's ``grid-step-K`` folders); the run-by-step table the terminal shows."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "trajectory.json").write_text(json.dumps(trajectory.to_dict(), indent=1))
+    plot_trajectory(trajectory, out / "trajectory.png")
+    lines = ["run".ljust(24) + " ".join(f"{s:>6}" for s in trajectory.steps)]
+    for run, row in zip(trajectory.runs, trajectory.labels, strict=True):
+        lines.append(run.ljust(24) + " ".join(f"{v:>6}" for v in row))
+    lines.append(f"wrote {out}: trajectory.json, trajectory.png, grid-step-*/")
+    return lines
 
 
 def _write(analysis: BasinAnalysis, grid: ConnectivityGrid, out: Path) -> list[Path]:

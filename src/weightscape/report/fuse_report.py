@@ -12,9 +12,10 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from weightscape.analyses.fuse import FuseResult
+if TYPE_CHECKING:
+    from weightscape.analyses.fuse import FuseResult
 
 GAIN_COLUMNS = (
     "target",
@@ -92,6 +93,16 @@ def plot_gains(gains: Sequence[dict[str, Any]], png: str | Path) -> Path:
     ax.set_title("BitFit from the centroid of other datasets vs. from the base")
     ax.legend(fontsize=7)
     return finish(fig, png)
+
+
+def render_fuse(result: FuseResult, config) -> list[str]:
+    """Write the fuse files into ``config.out``; the lines the terminal shows."""
+    files = write_fuse_report(result, config.out)
+    return [
+        gains_markdown(result.gains),
+        f"trained {len(result.trained)} run(s), {len(result.skipped)} already finished",
+        f"wrote {config.out}: " + ", ".join(p.name for p in files.values()),
+    ]
 
 
 def write_fuse_report(result: FuseResult, out: str | Path) -> dict[str, Path]:

@@ -1,4 +1,4 @@
-"""A grid study: the connectivity grid plus weight-space distances, written with plots."""
+"""A grid study's files: each matrix as a CSV and a heatmap sorted by the models' accuracy."""
 
 from __future__ import annotations
 
@@ -6,13 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from weightscape.analyses.connectivity import ConnectivityGrid, connectivity_grid
-from weightscape.analyses.weight_stats import cosine_similarities, euclidean_distances, gram_matrix
-from weightscape.evaluation.engine import EngineSpec
-from weightscape.models.checkpoint import Checkpoint
+from weightscape.analyses.connectivity import ConnectivityGrid
 from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
-from weightscape.runtime.executor import Executor
-from weightscape.runtime.store import ResultStore
 
 TITLES = {
     "loss_barrier": "Loss barrier height",
@@ -25,22 +20,12 @@ TITLES = {
 }
 
 
-def run_grid_study(
-    spec: EngineSpec,
-    out: str | Path,
-    *,
-    points: int = 11,
-    store: ResultStore | None = None,
-    executor: Executor | None = None,
-    base: Checkpoint | None = None,
-    progress: bool = False,
-) -> tuple[ConnectivityGrid, list[Path]]:
-    """Evaluate the grid, add Euclidean distances (and task-vector cosines when ``base`` is
-    known, all streamed tensor by tensor), save arrays, CSVs and heatmaps into ``out``."""
+def write_grid_files(grid: ConnectivityGrid, out: str | Path) -> list[Path]:
+    """Write every matrix of ``grid`` as ``NAME.csv`` and ``NAME.png`` into ``out``; return
+    them with the grid's own ``grid.npz`` and ``grid.json`` (saved there by the study)."""
     out = Path(out)
-    grid = connectivity_grid(spec, points=points, store=store, executor=executor, progress=progress)
-    add_weight_matrices(grid, list(spec.anchors), spec, base)
-    files = [grid.save(out) / "grid.npz", out / "grid.json"]
+    out.mkdir(parents=True, exist_ok=True)
+    files = [out / "grid.npz", out / "grid.json"]
     order = np.argsort(grid.endpoint_metrics["accuracy"])
     for name, matrix in grid.matrices.items():
         files.append(write_matrix_csv(matrix, grid.names, out / f"{name}.csv"))
@@ -51,20 +36,19 @@ def run_grid_study(
                 out / f"{name}.png",
                 title=TITLES.get(name, name),
                 order=order,
-                sort_label=f"{spec.task.name} accuracy",
+                sort_label=f"{grid.task} accuracy",
             )
         )
-    return grid, files
+    return files
 
 
-def add_weight_matrices(
-    grid: ConnectivityGrid, anchors: list[Checkpoint], spec: EngineSpec, base: Checkpoint | None
-) -> None:
-    """Euclidean distances over the grid's space; with a base, cosines of task vectors over the
-    tensors the base has (a new classification head has no pretrained counterpart)."""
-    grid.matrices["euclidean"] = euclidean_distances(gram_matrix(anchors, spec.space))
-    if base is not None:
-        gram = gram_matrix(anchors, spec.space, base, skip_missing_in_base=True)
-        cosines = cosine_similarities(gram)
-        np.fill_diagonal(cosines, 1.0)
-        grid.matrices["task_vector_cosine"] = cosines
+def render_grid(grid: ConnectivityGrid, config) -> list[str]:
+    """Write the grid's CSVs and heatmaps into ``config.out``; the lines the terminal shows."""
+    files = write_grid_files(grid, config.out)
+    s = grid.stats
+    return [
+        f"{s['models']} models, {s['pairs']} pairs x {s['points_per_path']} points: "
+        f"{s['computed_points']} points computed ({s['forward_passes']} forward passes) of "
+        f"{s['unique_points']} distinct, in {s['seconds']} s",
+        f"wrote {config.out}: " + ", ".join(sorted(p.name for p in files)),
+    ]

@@ -171,6 +171,24 @@ def write_knowledge_report(result: KnowledgePath, out: str | Path) -> dict[str, 
     return files
 
 
+def render_knowledge(result: KnowledgePath, config) -> list[str]:
+    """Write the report into ``config.out``; the per-step table and where the files are."""
+    files = write_knowledge_report(result, config.out)
+    lines = [
+        f"{'j':>3} {'t':>6} {'F_j':>5} {'conf F':>7} {'var F':>7} {'M_j':>5} {'conf M':>7} "
+        f"{'var M':>7}"
+    ]
+    for r in result.steps():
+        lines.append(
+            f"{r['step']:>3} {r['t']:>6.3g} {r['forgotten']:>5} {r['forgotten_confidence']:>7.3f} "
+            f"{r['forgotten_variability']:>7.3f} {r['learned']:>5} "
+            f"{r['learned_confidence']:>7.3f} {r['learned_variability']:>7.3f}"
+        )
+    lines.append(f"heads: {result.head}; computed {result.computed} point(s)")
+    lines.append(f"wrote {config.out}: " + ", ".join(p.name for p in files.values()))
+    return lines
+
+
 def _nan_to_none(value: Any) -> Any:
     """JSON has no NaN: empty sets' means become null."""
     if isinstance(value, float) and math.isnan(value):

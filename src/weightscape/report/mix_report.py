@@ -1,134 +1,51 @@
-"""Studies of better models between two minima: fitted curves, learned mixes, best points."""
+"""Rendering of the studies of better models between two minima: fitted curves, learned mixes.
+
+The studies (:mod:`weightscape.studies.curve`, :mod:`weightscape.studies.combine`) train and
+evaluate; this module only writes their results into files and terminal lines.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from weightscape.analyses.best_point import best_point
-from weightscape.analyses.interpolation import walk_path
-from weightscape.data import Task
-from weightscape.evaluation.engine import Engine
-from weightscape.evaluation.evaluator import EvalSettings
-from weightscape.geometry import even_grid
-from weightscape.models.checkpoint import Checkpoint
-from weightscape.models.space import ParameterSpace
 from weightscape.report.walk_outputs import plot_walks, write_walk
-from weightscape.runtime.store import ResultStore
-from weightscape.training.curve_fit import CurveConfig, fit_curve
-from weightscape.training.learned_mix import CombineConfig, learn_combination
+from weightscape.studies import combine, curve
 
 
-def run_curve_study(
-    a: Checkpoint,
-    b: Checkpoint,
-    train: Task,
-    evaluation: Task,
-    out: Path,
-    *,
-    config: CurveConfig,
-    points: int = 11,
-    space: ParameterSpace | None = None,
-    settings: EvalSettings | None = None,
-    device: str = "auto",
-    store: ResultStore | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """Fit the curve on ``train``; walk the line and the fitted curve on ``evaluation``."""
-    labels = settings.model_labels if settings is not None else None
-    anchors, _history = fit_curve(
-        a, b, train, out / "curve", config=config, dev=evaluation, space=space, model_labels=labels
-    )
-    ts = even_grid(points)
-    walks = {}
-    for name, (models, path) in {
-        "line": ([a, b], "linear"),
-        "curve": (anchors, config.path),
-    }.items():
-        engine = Engine(models, evaluation, space=space, settings=settings, device=device)
-        walks[name] = walk_path(engine, ts, path=path, store=store, progress=progress)
-        write_walk(walks[name], out, stem=f"path-{name}")
+def render_curve(result: curve.CurveResult, config: curve.Config) -> list[str]:
+    """Write path-line.*, path-curve.*, curve-vs-line.png and curve-summary.json into
+    ``config.out``; the lines the terminal shows."""
+    out = Path(config.out)
+    for name, walk in result.walks.items():
+        write_walk(walk, out, stem=f"path-{name}")
     plot_walks(
-        list(walks.values()),
+        list(result.walks.values()),
         out / "curve-vs-line.png",
-        title=f"Line and fitted {config.path} curve on {evaluation.name}",
+        title=f"Line and fitted {config.path} curve on {result.walks['line'].task}",
     )
-    summary = {
-        name: {
-            "max_loss": float(w.curve("loss").max()),
-            "min_accuracy": float(w.curve("accuracy").min()),
-            "loss_barrier": w.summary["loss"]["barrier_height"],
-        }
-        for name, w in walks.items()
-    }
-    summary["controls"] = [str(c.path) for c in anchors[1:-1]]
+    summary = result.summary()
     (out / "curve-summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    lines = []
+    for name in ("line", "curve"):
+        s = summary[name]
+        lines.append(
+            f"{name:>5}: highest loss {s['max_loss']:.4f}, lowest accuracy "
+            f"{s['min_accuracy']:.4f}, loss barrier {s['loss_barrier']:.4f}"
+        )
+    return [*lines, f"wrote {out}: curve-vs-line.png, path-line.*, path-curve.*, curve/control-*"]
 
 
-def run_combine_study(
-    a: Checkpoint,
-    b: Checkpoint,
-    train: Task,
-    dev: Task,
-    test: Task,
-    out: Path,
-    *,
-    groupings: Sequence[str],
-    config: CombineConfig,
-    points: int = 11,
-    space: ParameterSpace | None = None,
-    settings: EvalSettings | None = None,
-    device: str = "auto",
-    store: ResultStore | None = None,
-    progress: bool = False,
-) -> list[dict[str, Any]]:
-    """Qin et al.'s Table 2: the best linear point (t chosen on dev) against learned per-layer,
-    per-module and per-matrix mixes, each reported on dev and test."""
+def render_combine(result: combine.CombineResult, config: combine.Config) -> list[str]:
+    """Write combine.json, combine.md and combine.png into ``config.out``; the terminal lines."""
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    engines = {
-        split: Engine([a, b], task, space=space, settings=settings, device=device)
-        for split, task in (("dev", dev), ("test", test))
-    }
-    line = best_point(
-        engines["dev"], engines["test"], even_grid(points), store=store, progress=progress
-    )
-    rows = [
-        {
-            "method": f"linear (best t = {line['t']:.2f} on dev)",
-            "dev": line["dev"],
-            "test": line["test"],
-        },
-        {
-            "method": f"better endpoint ({line['better_endpoint']})",
-            "dev": line["endpoint_dev"],
-            "test": line["endpoint_test"],
-        },
-    ]
-    alphas = {}
-    for grouping in groupings:
-        point, _ = learn_combination(
-            a,
-            b,
-            train,
-            space=space,
-            out_dir=out,
-            config=config.model_copy(update={"group_by": grouping}),
-            model_labels=settings.model_labels if settings is not None else None,
-        )
-        alphas[grouping] = {g: c[0] for g, c in point.coefficients}
-        rows.append(
-            {
-                "method": f"learned {grouping}-wise ({len(point.coefficients)} groups)",
-                **{split: _evaluate(engine, point, store) for split, engine in engines.items()},
-            }
-        )
-    (out / "combine.json").write_text(json.dumps(rows, indent=1))
-    (out / "combine.md").write_text(table_markdown(rows) + "\n")
-    plot_combination(rows, alphas, out / "combine.png", (a.name, b.name))
-    return rows
+    (out / "combine.json").write_text(json.dumps(result.rows, indent=1))
+    table = table_markdown(result.rows)
+    (out / "combine.md").write_text(table + "\n")
+    plot_combination(result.rows, result.alphas, out / "combine.png", result.names)
+    return [table, f"wrote {out}: combine.json, combine.md, combination-*.json"]
 
 
 def plot_combination(
@@ -165,12 +82,6 @@ def plot_combination(
     right.set_ylabel(f"weight on {names[0]} (1 - weight on {names[1]})")
     right.legend(fontsize=7)
     return finish(fig, png)
-
-
-def _evaluate(engine: Engine, point, store: ResultStore | None) -> dict[str, float]:
-    from weightscape.runtime.executor import evaluate_points
-
-    return evaluate_points(engine, [point], store)[0].result.metrics
 
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:

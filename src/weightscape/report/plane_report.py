@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from weightscape.analyses.plane import PlaneResult
+from weightscape.metrics import get_point_metric
 from weightscape.report.figures import finish, pyplot
+from weightscape.studies import plane
 
 PLOTTED = ("loss", "accuracy")
-# Lower loss and higher accuracy both show bright, so good regions look alike in both plots.
-COLORMAPS = {"loss": "viridis_r", "accuracy": "viridis"}
+# Better values show bright (each point metric declares its direction), so good regions look
+# alike in every plot: lower loss, higher accuracy.
 
 
 def write_plane(result: PlaneResult, out: str | Path) -> dict[str, Path]:
@@ -27,6 +29,25 @@ def write_plane(result: PlaneResult, out: str | Path) -> dict[str, Path]:
     return files
 
 
+def render_plane(result: PlaneResult, config: plane.Config) -> list[str]:
+    """Write the plane's files into ``config.out`` (:func:`write_plane`); the terminal lines."""
+    files = write_plane(result, config.out)
+    own = result.model_metrics
+    lines = [f"{'model':<24} {'x':>10} {'y':>10} {'loss':>9} {'acc':>7}"]
+    for k, name in enumerate(result.names):
+        x, y = result.model_xy[k]
+        lines.append(
+            f"{name:<24} {x:10.4g} {y:10.4g} {own['loss'][k]:9.4f} {own['accuracy'][k]:7.4f}"
+        )
+    s = result.stats
+    lines.append(
+        f"{s['resolution'][0]}x{s['resolution'][1]} grid + 3 models: {s['computed_points']} "
+        f"point(s) computed of {s['unique_points']} distinct, in {s['seconds']} s"
+    )
+    lines.append(f"wrote {config.out}: " + ", ".join(p.name for p in files.values()))
+    return lines
+
+
 def plot_plane(
     result: PlaneResult, metric: str, png: str | Path, *, title: str | None = None
 ) -> Path:
@@ -39,7 +60,7 @@ def plot_plane(
 
     surface = np.ma.masked_invalid(result.surfaces[metric])
     fig, ax = plt.subplots(figsize=(6.4, 5.2))
-    filled = ax.contourf(result.xs, result.ys, surface, levels=20, cmap=COLORMAPS.get(metric))
+    filled = ax.contourf(result.xs, result.ys, surface, levels=20, cmap=_colormap(metric))
     ax.contour(result.xs, result.ys, surface, levels=filled.levels, colors="white", linewidths=0.3)
     fig.colorbar(filled, ax=ax, fraction=0.046, label=metric)
     _draw_models(ax, result, metric)
@@ -67,3 +88,7 @@ def _draw_models(ax, result: PlaneResult, metric: str) -> None:
             fontsize=8,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8},
         )
+
+
+def _colormap(metric: str) -> str:
+    return "viridis" if get_point_metric(metric).higher_is_better else "viridis_r"

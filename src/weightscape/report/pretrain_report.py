@@ -1,6 +1,6 @@
 """Plots and tables of the pretraining study (Qin et al. 2022, Figs. 6 and 7 in shape).
 
-Reads only the study's result (:func:`weightscape.analyses.pretraining.study_pretraining`):
+Reads only the study's result (:func:`weightscape.studies.pretraining.run`):
 
 - ``pretraining-barriers.png``: the same-task loss barrier (and accuracy drop) per pretraining
   step (Fig. 6);
@@ -17,7 +17,16 @@ from typing import Any
 
 from weightscape.report.figures import finish, pyplot
 
-__all__ = ["pretraining_table", "write_pretraining_report"]
+__all__ = ["pretraining_table", "render_pretraining", "write_pretraining_report"]
+
+
+def render_pretraining(result: dict[str, Any], config) -> list[str]:
+    """Write the report into ``config.out``; the table and where the files are."""
+    files = write_pretraining_report(result, config.out)
+    return [
+        *pretraining_table(result).splitlines(),
+        f"wrote {config.out}: " + ", ".join(p.name for p in files.values()),
+    ]
 
 
 def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:

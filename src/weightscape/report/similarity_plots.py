@@ -25,6 +25,24 @@ from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
 EMBEDDING_TITLES = {"tsne": "t-SNE", "pca": "PCA"}
 
 
+def render_similarity(similarity: Similarity, config) -> list[str]:
+    """Write the tables and plots into ``config.out`` (the study saved the matrices there);
+    the lines the terminal shows."""
+    out = Path(config.out)
+    files = {"npz": out / "similarity.npz", "json": out / "similarity.json"}
+    files.update(write_similarity_figures(similarity, out))
+    norms = similarity.norms
+    lines = [
+        f"{len(similarity.names)} task vectors from {similarity.base}: norms {norms.min():.4g} "
+        f"to {norms.max():.4g}"
+    ]
+    for tag, c in similarity.clusterings.items():
+        f1 = ", ".join(f"{g}={v:.2f}" for g, v in c.f1.items())
+        lines.append(f"{tag}: k={c.k}, clustering accuracy {c.accuracy:.3f} (per-group F1: {f1})")
+    lines.append(f"wrote {out}: " + ", ".join(sorted(p.name for p in files.values())))
+    return lines
+
+
 def write_similarity_report(similarity: Similarity, out: str | Path) -> dict[str, Path]:
     """Save the study and write its CSVs, PNGs and ``summary.md`` into ``out``.
 
@@ -34,6 +52,14 @@ def write_similarity_report(similarity: Similarity, out: str | Path) -> dict[str
     out = Path(out)
     similarity.save(out)
     files = {"npz": out / "similarity.npz", "json": out / "similarity.json"}
+    return {**files, **write_similarity_figures(similarity, out)}
+
+
+def write_similarity_figures(similarity: Similarity, out: str | Path) -> dict[str, Path]:
+    """Write the CSVs, PNGs and ``summary.md`` of a saved study into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
     tags = list(similarity.clusterings)
     order, boundaries = tag_order(similarity, tags)
     sort_label = ", ".join(tags) or None

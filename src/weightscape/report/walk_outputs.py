@@ -66,3 +66,15 @@ def format_table(walk: PathWalk) -> str:
             f"at t={s['accuracy']['best_t']:.3g}"
         )
     return "\n".join(lines)
+
+
+def render_walk(walk: PathWalk, config) -> list[str]:
+    """Write the walk's files into ``config.out``; the lines the terminal shows."""
+    files = write_walk(walk, config.out)
+    evaluated = len(walk.points) + len(walk.endpoints)
+    return [
+        format_table(walk),
+        f"computed {walk.computed} point(s), reused {evaluated - walk.computed} from the "
+        "store or the walk itself",
+        "wrote " + ", ".join(str(f) for f in files.values()),
+    ]

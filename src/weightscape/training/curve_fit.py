@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +36,7 @@ class CurveConfig(BaseModel):
     """Settings of a curve fit."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    path: str = "bezier"
+    path: Literal["bezier", "polychain"] = "bezier"
     controls: int = Field(1, ge=1)
     steps: int = Field(200, ge=1)
     batch_size: int = Field(32, ge=1)

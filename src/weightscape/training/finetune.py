@@ -7,13 +7,14 @@ noise added to the pretrained weights (``init_noise_std``), and ``data_seed`` or
 data (and drives dropout); ``data_half`` trains on one of two disjoint, seeded halves of the data
 and ``train_size`` on a seeded subsample (Gueta et al. 2023 cluster models by data size). Free
 ``tags`` (a task family, say) go into the zoo entry beside the tags every run gets.
-Methods (:mod:`weightscape.training.tuning`): full finetuning, BitFit (biases and the head), LoRA
-and bottleneck adapters (the added modules and the head).
+Tuning methods are plug-ins (:mod:`weightscape.models.tuning`; ``FinetuneConfig.tuning``): full
+finetuning, BitFit (biases and the head), LoRA and bottleneck adapters (the added modules and the
+head).
 
 Checkpoints are saved as safetensors model directories at chosen steps, each with an entry in the
-output's ``zoo.yaml``. A LoRA or adapter checkpoint holds the whole model (frozen base, added
-tensors, head) plus a ``weightscape_tuning.json`` sidecar from which the engine rebuilds the same
-architecture (:mod:`weightscape.models.tuning_spec`).
+output's ``zoo.yaml``. A checkpoint of a method that adds modules (LoRA, adapters) holds the whole
+model (frozen base, added tensors, head) plus a ``weightscape_tuning.json`` sidecar from which
+the engine rebuilds the same architecture (:mod:`weightscape.models.tuning_spec`).
 
 With ``dynamics_examples`` set, the run also records its training dynamics (the true label's
 probability on a seeded subset of its training examples every ``dynamics_every`` steps and at the
@@ -26,131 +27,25 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from weightscape.data import Task, subset
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import is_head
-from weightscape.models.tuning_spec import AdapterSpec, LoraSpec, TuningSpec, write_tuning_spec
+from weightscape.models.tuning import METHODS
+from weightscape.models.tuning_spec import write_tuning_spec
 from weightscape.models.zoo import append_to_manifest
 from weightscape.training.batches import training_batches
 from weightscape.training.dynamics import start_recording
-from weightscape.training.tuning import METHODS, MethodName
-from weightscape.validation import check_folder_name
+from weightscape.training.finetune_config import RESERVED_TAGS, FinetuneConfig
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["METHODS", "FinetuneConfig", "finetune", "half_of", "initial_model"]
-
-# Tags every run's zoo entry gets from its config; free ``tags`` may not reuse these names.
-RESERVED_TAGS = frozenset(
-    (
-        "dataset",
-        "method",
-        "head_seed",
-        "data_seed",
-        "lr",
-        "batch_size",
-        "steps",
-        "base",
-        "run",
-        "step",
-        "module_seed",
-        "lora_r",
-        "lora_alpha",
-        "adapter_bottleneck",
-        "init_noise_std",
-        "init_noise_seed",
-        "data_half",
-        "data_half_seed",
-        "train_size",
-        "train_size_seed",
-    )
-)
-
-
-class FinetuneConfig(BaseModel):
-    """Hyperparameters of one finetuning run.
-
-    ``lora_*`` options apply to ``method: lora`` and ``adapter_*`` to ``method: adapter``; the
-    others ignore them (so one sweep can vary the method over shared settings).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    name: str
-    base: str = "minilm"
-    method: MethodName = "full"
-    steps: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(5e-5, gt=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
-    weight_decay: float = Field(0.01, ge=0)
-    max_length: int = Field(64, ge=8)
-    head_seed: int = 0
-    data_seed: int = 0
-    module_seed: int | None = None
-    init_noise_std: float = Field(0.0, ge=0)
-    init_noise_seed: int = 0
-    data_half: Literal[0, 1] | None = None
-    data_half_seed: int = 0
-    train_size: int | None = Field(None, ge=1)
-    train_size_seed: int = 0
-    tags: dict[str, str | int | float] = Field(default_factory=dict)
-    lora_r: int = Field(8, ge=1)
-    lora_alpha: float = Field(16.0, gt=0)
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
-    lora_target_modules: tuple[str, ...] = Field(("query", "value"), min_length=1)
-    adapter_bottleneck: int = Field(64, ge=1)
-    save_steps: tuple[int, ...] = ()
-    # Training dynamics (dataset cartography): track this many training examples (None: off),
-    # recording every K steps and at the last (None: K = max(1, steps // 10)).
-    dynamics_examples: int | None = Field(None, ge=1)
-    dynamics_every: int | None = Field(None, ge=1)
-
-    @field_validator("name")
-    @classmethod
-    def _one_folder(cls, name: str) -> str:
-        # Every route (CLI flag, zoo file, Python) builds this config, so this check covers all.
-        return check_folder_name(name)
-
-    @field_validator("tags")
-    @classmethod
-    def _own_names(cls, tags: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        clashes = sorted(set(tags) & RESERVED_TAGS)
-        if clashes:
-            raise ValueError(
-                f"{clashes} are tags weightscape sets itself; give your own tags other names"
-            )
-        return tags
-
-    @field_validator("save_steps")
-    @classmethod
-    def _positive(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
-        if any(s < 1 for s in steps):
-            raise ValueError("save steps must be >= 1")
-        return tuple(sorted(set(steps)))
-
-    def tuning_spec(self) -> TuningSpec | None:
-        """The modules this run adds to the model (None for full finetuning and BitFit)."""
-        if self.method == "lora":
-            return LoraSpec(
-                r=self.lora_r,
-                alpha=self.lora_alpha,
-                dropout=self.lora_dropout,
-                target_modules=self.lora_target_modules,
-            )
-        if self.method == "adapter":
-            return AdapterSpec(bottleneck=self.adapter_bottleneck)
-        return None
-
-    def effective_module_seed(self) -> int:
-        """The seed of the added modules: ``module_seed``, else ``head_seed``."""
-        return self.head_seed if self.module_seed is None else self.module_seed
+__all__ = ["METHODS", "RESERVED_TAGS", "FinetuneConfig", "finetune", "half_of", "initial_model"]
 
 
 def finetune(
@@ -185,7 +80,7 @@ def finetune(
 
     model, tokenizer = initial_model(config, train)
     model.to(resolve_device(device))
-    params = mark_trainable(model, config.method)
+    params = mark_trainable(model, config.tuning)
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     schedule = get_linear_schedule_with_warmup(
         optimizer, math.ceil(config.warmup_ratio * config.steps), config.steps
@@ -233,15 +128,13 @@ def finetune(
 def initial_model(config: FinetuneConfig, train: Task) -> tuple[torch.nn.Module, Any]:
     """The model a run starts from, and its tokenizer: the pretrained base with a new head,
     init noise when asked, and the method's new modules, each drawn from its own seed."""
-    from weightscape.models.tuning_spec import apply_tuning
     from weightscape.training.tuning import add_init_noise, init_new_modules
 
     model, tokenizer = _load_base(config, train)
     add_init_noise(model, config.init_noise_std, config.init_noise_seed)
-    spec = config.tuning_spec()
-    if spec is not None:
-        model = apply_tuning(model, spec)
-        init_new_modules(model, config.effective_module_seed())
+    if config.tuning.adds_modules():
+        model = config.tuning.add_modules(model)
+        init_new_modules(model, config.tuning, config.effective_module_seed())
     return model, tokenizer
 
 
@@ -308,9 +201,8 @@ def _save(
     # working model will have: the model is the plain HF model with modules injected in place.
     model.save_pretrained(str(folder))  # safetensors
     tokenizer.save_pretrained(str(folder))
-    spec = config.tuning_spec()
-    if spec is not None:
-        write_tuning_spec(folder, spec)
+    if config.tuning.adds_modules():
+        write_tuning_spec(folder, config.tuning)
     name = config.name if step == config.steps else f"{config.name}@{step}"
     tags = {**_tags(config, dataset, out_dir), "step": step}
     append_to_manifest(
@@ -343,12 +235,9 @@ def _tags(config: FinetuneConfig, dataset: str, out_dir: Path) -> dict[str, Any]
         "base": base,
         "run": config.name,
     }
-    if config.tuning_spec() is not None:
+    if config.tuning.adds_modules():
         tags["module_seed"] = config.effective_module_seed()
-    if config.method == "lora":
-        tags.update(lora_r=config.lora_r, lora_alpha=config.lora_alpha)
-    if config.method == "adapter":
-        tags["adapter_bottleneck"] = config.adapter_bottleneck
+    tags.update(config.tuning.tags())
     if config.init_noise_std > 0:
         tags.update(init_noise_std=config.init_noise_std, init_noise_seed=config.init_noise_seed)
     if config.data_half is not None:

@@ -9,81 +9,63 @@ ones.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated
 
-from weightscape.errors import WeightscapeError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from weightscape.training.finetune import FinetuneConfig
 
 
-@dataclass(frozen=True)
-class FuseSettings:
+class FuseSettings(BaseModel):
     """What the fuse study trains and on which data.
 
-    Attributes:
-        tag: The zoo tag that names a model's dataset.
-        steps, lr, batch_size, max_length: BitFit hyperparameters (biases need a larger learning
-            rate than full finetuning).
-        few_shot: Training-set sizes; ``None`` is the whole training split.
-        seeds: One run per seed and start; a seed sets the head, data order and subsample.
-        split_seed: Seed of the 8:1:1 split of each target.
-        eval_subset: Evaluate on this many random test examples (None: the whole test split).
+    Frozen, unknown keys refused, scalars strict (no ``True`` for an int, no ``2.0`` for a
+    step count). The fuse study's command line (:mod:`weightscape.studies.fuse`) mirrors these
+    fields with the same defaults and constraints and builds this object from them. BitFit
+    trains biases, which need a larger learning rate than full finetuning.
     """
 
-    tag: str = "dataset"
-    steps: int = 200
-    lr: float = 1e-3
-    batch_size: int = 16
-    max_length: int = 64
-    few_shot: tuple[int | None, ...] = (None, 64)
-    seeds: tuple[int, ...] = (0,)
-    split_seed: int = 0
-    eval_subset: int | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        for name in ("few_shot", "seeds"):  # lists from a caller become tuples
-            if isinstance(getattr(self, name), list):
-                object.__setattr__(self, name, tuple(getattr(self, name)))
-        _check("tag", self.tag, isinstance(self.tag, str) and bool(self.tag), "a tag name")
-        for name in ("steps", "batch_size", "max_length"):
-            _check(name, getattr(self, name), _is_int(getattr(self, name), 1), "an int >= 1")
-        _check("lr", self.lr, _is_number(self.lr) and 0 < self.lr < math.inf, "a number > 0")
-        _check(
-            "few_shot",
-            self.few_shot,
-            _distinct(self.few_shot) and all(n is None or _is_int(n, 1) for n in self.few_shot),
-            "distinct ints >= 1 or None (the full training split), at least one",
-        )
-        _check(
-            "seeds",
-            self.seeds,
-            _distinct(self.seeds) and all(_is_int(s, 0) for s in self.seeds),
-            "distinct ints >= 0, at least one",
-        )
-        _check("split_seed", self.split_seed, _is_int(self.split_seed, 0), "an int >= 0")
-        ok = self.eval_subset is None or _is_int(self.eval_subset, 1)
-        _check("eval_subset", self.eval_subset, ok, "an int >= 1 or None")
+    tag: str = Field(
+        "dataset", min_length=1, strict=True, description="the zoo tag naming a model's dataset"
+    )
+    steps: int = Field(200, ge=1, strict=True, description="BitFit training steps")
+    lr: float = Field(
+        1e-3, gt=0, allow_inf_nan=False, strict=True, description="BitFit learning rate"
+    )
+    batch_size: int = Field(16, ge=1, strict=True, description="BitFit training batch size")
+    max_length: int = Field(
+        64, ge=8, strict=True, description="truncate training inputs to N tokens"
+    )
+    few_shot: tuple[Annotated[int, Field(ge=1, strict=True)] | None, ...] = Field(
+        (None, 64),
+        min_length=1,
+        description="training-set sizes; None is the whole training split",
+    )
+    seeds: tuple[Annotated[int, Field(ge=0, strict=True)], ...] = Field(
+        (0,),
+        min_length=1,
+        description="one run per seed and start; a seed sets the head, data order and subsample",
+    )
+    split_seed: int = Field(
+        0, ge=0, strict=True, description="seed of the 8:1:1 split of each target"
+    )
+    eval_subset: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description="evaluate on N random test examples (None: the whole test split)",
+    )
 
-
-def _is_int(value: Any, least: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= least
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _distinct(values: Any) -> bool:
-    return isinstance(values, tuple) and bool(values) and len(set(values)) == len(values)
-
-
-def _check(name: str, value: Any, ok: bool, what: str) -> None:
-    if not ok:
-        raise WeightscapeError(
-            f"The '{name}' parameter of fuse must be {what}. Got {value!r} instead."
-        )
+    @field_validator("few_shot", "seeds")
+    @classmethod
+    def _distinct(cls, values: tuple) -> tuple:
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"values must be distinct; {', '.join(map(str, repeated))} repeat")
+        return values
 
 
 def fuse_configs(

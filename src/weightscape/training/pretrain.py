@@ -50,14 +50,14 @@ class PretrainConfig(BaseModel):
     num_heads: int = Field(2, ge=1)
     intermediate_size: int | None = Field(None, ge=1)  # None: 4 x hidden_size
     max_length: int = Field(64, ge=8)
-    steps: int = Field(300, ge=1)
+    steps: int = Field(1000, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(1e-3, gt=0)
     warmup_ratio: float = Field(0.06, ge=0, lt=1)
     weight_decay: float = Field(0.01, ge=0)
     mask_probability: float = Field(0.15, gt=0, lt=1)
     seed: int = 0
-    save_steps: tuple[int, ...] = ()
+    save_steps: tuple[int, ...] = (0, 100, 300)  # besides the last; 0: the random init
     tokenizer: str = Field(default_factory=default_tokenizer)
 
     @field_validator("name")

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from weightscape.data import Task
 from weightscape.errors import WeightscapeError, unknown_name_error
-from weightscape.training.finetune import FinetuneConfig
+from weightscape.settings import problem_lines
+from weightscape.training.finetune_config import FinetuneConfig, flat_fields
 from weightscape.validation import check_folder_name
 
 # The factors a sweep varies, in the order they appear in run names, with their name labels.
@@ -51,12 +52,17 @@ AXES = {
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 
+# FinetuneConfig's options as zoo files spell them: the tuning method flat (``method: lora``,
+# ``lora_r: 4``), in the flat config's order (run names list their options in this order).
+_OPTIONS = flat_fields()
+
+
 def _constrained(option: str) -> Any:
-    """The type of one FinetuneConfig option with its constraints (ge, gt, ...)."""
-    info = FinetuneConfig.model_fields[option]
+    """The type of one FinetuneConfig option with its constraints (ge, gt, validators...)."""
+    annotation, info = _OPTIONS[option]
     if not info.metadata:
-        return info.annotation
-    return Annotated[(info.annotation, *info.metadata)]
+        return annotation
+    return Annotated[(annotation, *info.metadata)]
 
 
 def _values_of(option: str) -> Any:
@@ -75,7 +81,7 @@ RunOverrides = create_model(
     "RunOverrides",
     __config__=_FROZEN,
     __doc__="One explicit run: FinetuneConfig options that differ from ``base``.",
-    **{option: (_constrained(option) | None, None) for option in FinetuneConfig.model_fields},
+    **{option: (_constrained(option) | None, None) for option in _OPTIONS},
 )
 
 
@@ -145,27 +151,14 @@ def load_zoo_file(path: str | Path) -> ZooFile:
 
 
 def _problems(err: ValidationError) -> str:
-    errors = err.errors()
-    # A list with a bad item also reports itself as too short after validation: say it once.
-    items = {e["loc"][:-1] for e in errors if len(e["loc"]) > 1}
-    lines = []
-    for e in errors:
-        if e["type"] == "too_short" and e["loc"] in items:
-            continue
-        where = ".".join(map(str, e["loc"])) or "(file)"
-        if e["type"] == "extra_forbidden":
-            lines.append(_unknown_key(e["loc"]))
-        else:
-            lines.append(f"{where}: {e['msg']}" + (f" (got {e['input']!r})" if e["loc"] else ""))
-    return "\n  ".join(dict.fromkeys(lines))
+    return "\n  ".join(problem_lines(err, unknown=_unknown_key))
 
 
 def _unknown_key(loc: tuple) -> str:
     """'sweeep: unknown key. Did you mean 'sweep'? Valid: ...' for the section it is in."""
     section = {"base": RunOverrides, "runs": RunOverrides, "sweep": SweepAxes, "task": TaskSpec}
     model = section.get(str(loc[0]), ZooFile) if len(loc) > 1 else ZooFile
-    message = str(unknown_name_error("key", str(loc[-1]), model.model_fields))
-    return f"{'.'.join(map(str, loc))}: {message}"
+    return str(unknown_name_error("key", str(loc[-1]), model.model_fields))
 
 
 def expand(zoo_file: ZooFile) -> list[FinetuneConfig]:
@@ -253,17 +246,29 @@ def _finished(config: FinetuneConfig, out_dir: Path) -> bool:
     log = run_dir / "train_log.json"
     if not (log.is_file() and (run_dir / f"step-{config.steps}" / "model.safetensors").is_file()):
         return False
-    logged = json.loads(log.read_text()).get("config")
-    wanted = json.loads(json.dumps(config.model_dump()))
-    if logged is not None:
-        # A run logged before an option existed was trained with that option's default.
-        defaults = json.loads(json.dumps(FinetuneConfig(name=config.name).model_dump()))
-        logged = {**defaults, **logged}
+    logged = _logged_settings(json.loads(log.read_text()).get("config"))
+    wanted = config.flat()
     if logged != wanted:
-        changed = sorted(k for k in wanted if logged is None or logged.get(k) != wanted[k])
+        keys = sorted(set(wanted) | set(logged or {}))
+        changed = [k for k in keys if logged is None or logged.get(k) != wanted.get(k)]
         raise WeightscapeError(
             f"Run '{config.name}' in '{out_dir}' was trained with other settings "
             f"({', '.join(changed)} differ). Use another --out, rename the run, or delete "
             f"'{run_dir}' to retrain it."
         )
     return True
+
+
+def _logged_settings(logged: Any) -> dict[str, Any] | None:
+    """A training log's config in flat form, None if it is not one.
+
+    The log is read as a config is: an option missing from it (a run logged before the option
+    existed) was trained with its default, and the flat tuning keys of older logs (``method``,
+    ``lora_r``...) mean the ``tuning`` they fold into.
+    """
+    if not isinstance(logged, dict):
+        return None
+    try:
+        return FinetuneConfig.model_validate(logged).flat()
+    except ValidationError:
+        return None

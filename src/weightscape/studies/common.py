@@ -1,0 +1,245 @@
+"""Field groups that many studies share, as frozen pydantic models: the one source of truth.
+
+Each study's ``Config`` inherits the groups it needs (a task, evaluation settings, a parameter
+space, the generalised loss, anchors). CLI flags are generated from these fields
+(:mod:`weightscape.cli.flags`) and study files are validated by them, so a default is the same
+from Python, the shell and YAML. Fields carry their constraints and descriptions; cross-field
+rules live in validators whose messages name the flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+SPLITS = ("train", "validation", "test", "all")
+Split = Literal["train", "validation", "test", "all"]
+
+
+def _device(device: str) -> str:
+    if not (device in ("auto", "cpu", "mps") or device.split(":")[0] == "cuda"):
+        raise ValueError("must be auto, cpu, cuda or cuda:N")
+    return device
+
+
+Device = Annotated[str, AfterValidator(_device)]
+"""Where a study computes: ``auto`` (the GPU when present), ``cpu``, ``cuda``, ``cuda:N``."""
+
+
+def resolve_checkpoints(anchors, zoo: Path | None, config: Path | None) -> list[Any]:
+    """Checkpoints by path, or by name in the ``zoo`` manifest (a path that exists wins)."""
+    from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.zoo import Zoo
+
+    manifest = Zoo.from_manifest(zoo) if zoo is not None else None
+    return [
+        manifest[a]
+        if manifest is not None and not Path(a).exists()
+        else Checkpoint.from_path(a, config=config)
+        for a in anchors
+    ]
+
+
+def positional(description: str, **kwargs: Any) -> Any:
+    """A field given on the command line without a flag (``weightscape interpolate A B``)."""
+    return Field(description=description, json_schema_extra={"positional": True}, **kwargs)
+
+
+def repeated(description: str, **kwargs: Any) -> Any:
+    """A list field given by repeating its flag (``--include a --include b``)."""
+    return Field(description=description, json_schema_extra={"repeat": True}, **kwargs)
+
+
+class StudyConfig(BaseModel):
+    """Base of every study's settings: frozen, unknown keys refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def flag_of(cls, field: str) -> str:
+        """How a field is written on the command line (``batch_size`` -> ``--batch-size``)."""
+        extra = cls.model_fields[field].json_schema_extra or {}
+        if isinstance(extra, dict) and extra.get("positional"):
+            return field.upper()
+        return "--" + field.replace("_", "-")
+
+
+class TableFields(StudyConfig):
+    """A task and how to read it when it is a table file; how it is split."""
+
+    task: str = Field(
+        "rotten_tomatoes",
+        description="built-in dataset name, or a CSV/TSV/JSONL/parquet file or saved datasets "
+        "folder",
+    )
+    text_columns: tuple[str, ...] | None = Field(
+        None, min_length=1, max_length=2, description="input column(s) of a file task"
+    )
+    label_column: str | None = Field(None, description="label column of a file task")
+    split_seed: int = Field(0, description="seed of the 8:1:1 split")
+
+    def table_options(self) -> dict[str, Any]:
+        """Options for a table file task (none for built-in tasks)."""
+        options: dict[str, Any] = {}
+        if self.label_column:
+            options["label_column"] = self.label_column
+        if self.text_columns:
+            options["text_columns"] = self.text_columns
+        return options
+
+    def task_splits(self) -> dict[str, Any]:
+        """The task's seeded 8:1:1 splits by name."""
+        from weightscape.data import load_task, split
+
+        return split(load_task(self.task, **self.table_options()), seed=self.split_seed)
+
+
+class TaskFields(TableFields):
+    """The examples a study evaluates on: a task, its split and a seeded subset."""
+
+    split: Split = Field("test", description="which seeded 8:1:1 split to use")
+    subset: int | None = Field(
+        None, ge=1, description="evaluate on this many random examples of the split (e.g. 512)"
+    )
+    subset_seed: int = Field(0, description="seed of the subset")
+
+    def load_task(self):
+        """Load, split and subset the task these fields describe."""
+        from weightscape.data import load_task, split, subset
+
+        task = load_task(self.task, **self.table_options())
+        if self.split != "all":
+            task = split(task, seed=self.split_seed)[self.split]
+        if self.subset is not None:
+            task = subset(task, self.subset, seed=self.subset_seed)
+        return task
+
+
+class EvalFields(StudyConfig):
+    """How points are evaluated and where their results are stored."""
+
+    batch_size: int = Field(64, ge=1, description="evaluation batch size")
+    max_length: int = Field(128, ge=2, description="truncate evaluated inputs to N tokens")
+    device: Device = Field("auto", description="auto (GPU if present), cpu, cuda, cuda:N")
+    label_map: str | None = Field(
+        None,
+        description="map model classes to the task's, e.g. mnli_to_hans (3-class NLI models on "
+        "2-class diagnostics)",
+    )
+    model_labels: tuple[str, ...] | None = Field(
+        None,
+        min_length=1,
+        description="the class each output column of the model means, in column order, for "
+        "checkpoints whose config.json names no labels; default: read from id2label and matched "
+        "to the task's labels by name",
+    )
+    store: Path | None = Field(
+        None, description="results store (SQLite); default: OUT/results.sqlite"
+    )
+    progress: bool = Field(True, description="show progress bars")
+
+    @field_validator("label_map")
+    @classmethod
+    def _label_map(cls, name: str | None) -> str | None:
+        from weightscape.evaluation.label_maps import LABEL_MAPS
+
+        if name is not None and name not in LABEL_MAPS:
+            raise ValueError(f"unknown label map; available: {', '.join(sorted(LABEL_MAPS))}")
+        return name
+
+    def eval_settings(self):
+        """The engine's :class:`~weightscape.evaluation.evaluator.EvalSettings`."""
+        from weightscape.evaluation.evaluator import EvalSettings
+
+        return EvalSettings(
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            label_map=self.label_map,
+            model_labels=self.model_labels,
+        )
+
+    def results_store(self, out: Path):
+        """The results store: ``store`` when given, else ``out/results.sqlite``."""
+        from weightscape.runtime.store import ResultStore
+
+        return ResultStore(self.store or Path(out) / "results.sqlite")
+
+
+class SpaceFields(StudyConfig):
+    """Which tensors a combination mixes (the rest come from the reference anchor)."""
+
+    space: Literal["all", "no-head", "biases", "tuned"] = Field(
+        "all",
+        description="all, no-head, biases or tuned (LoRA/adapter tensors and the head)",
+    )
+    include: tuple[str, ...] = repeated(
+        "only mix tensors whose name matches this regex (repeatable)", default=()
+    )
+    exclude: tuple[str, ...] = repeated(
+        "never mix tensors whose name matches this regex (repeatable)", default=()
+    )
+
+    def parameter_space(self):
+        """The :class:`~weightscape.models.space.ParameterSpace` these fields describe."""
+        from weightscape.models.space import ParameterSpace
+
+        return ParameterSpace(preset=self.space, include=self.include, exclude=self.exclude)
+
+
+class ProbeFields(TaskFields):
+    """The generalised loss (Gueta et al. 2023): a fresh linear head per point."""
+
+    probe_train: int | None = Field(
+        None,
+        ge=1,
+        description="score every point by a linear head fitted on N examples of the task's train "
+        "split over the point's frozen encoder; off by default",
+    )
+    probe_c: float = Field(1.0, gt=0, description="the probe's inverse L2 strength")
+
+    def probe(self):
+        """The :class:`~weightscape.evaluation.probe.Probe`, or None when ``probe_train`` is off.
+
+        Raises:
+            WeightscapeError: When the evaluated split is the one the probe trains on.
+        """
+        if self.probe_train is None:
+            return None
+        from weightscape.data import subset
+        from weightscape.errors import WeightscapeError
+        from weightscape.evaluation.probe import Probe, ProbeSettings
+
+        if self.split in ("train", "all"):
+            raise WeightscapeError(
+                "--probe-train fits the probe on the train split, so evaluate on another split "
+                f"(--split validation or test), not '{self.split}'."
+            )
+        return Probe(
+            subset(self.task_splits()["train"], self.probe_train, seed=self.subset_seed),
+            ProbeSettings(c=self.probe_c),
+        )
+
+
+class AnchorFields(StudyConfig):
+    """Checkpoints given by path (or by name in a zoo manifest), and how to read them."""
+
+    anchors: tuple[str, ...] = positional("checkpoint paths, or names in --zoo", min_length=1)
+    zoo: Path | None = Field(None, description="zoo manifest that resolves anchor names")
+    config: Path | None = Field(
+        None, description="reference config folder for bare .safetensors/.bin files"
+    )
+    tokenizer: Path | None = Field(None, description="tokenizer folder (default: the anchor's)")
+
+    def checkpoints(self):
+        """The anchors as checkpoints: a path that exists wins over a name in ``zoo``."""
+        return resolve_checkpoints(self.anchors, self.zoo, self.config)
+
+    def tokenizer_folder(self) -> Path | None:
+        """``tokenizer``, else the zoo's tokenizer, else None (each anchor's own)."""
+        if self.tokenizer is not None or self.zoo is None:
+            return self.tokenizer
+        from weightscape.models.zoo import Zoo
+
+        return Zoo.from_manifest(self.zoo).tokenizer

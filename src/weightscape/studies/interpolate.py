@@ -1,0 +1,115 @@
+"""The single path: evaluate points on a line (or curve) between checkpoints.
+
+Qin et al. (2022) use 26 points on the line, Juneja et al. (2023) 10-11 on 512 examples, Gueta
+et al. (2023) extrapolate with log steps past the endpoints (``extrapolate``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+
+from weightscape.studies.common import (
+    AnchorFields,
+    EvalFields,
+    ProbeFields,
+    SpaceFields,
+    positional,
+)
+
+
+class Config(AnchorFields, ProbeFields, EvalFields, SpaceFields):
+    """A walk along one path between anchors."""
+
+    anchors: tuple[str, ...] = positional(
+        "checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain"
+    )
+    path: str = Field("linear", description="path type: linear, bezier, polychain")
+    points: int | None = Field(
+        None,
+        ge=2,
+        le=100_000,
+        description="evenly spaced points over [0, 1], both ends included (11 when neither --t "
+        "nor --extrapolate is given)",
+    )
+    t: tuple[float, ...] | None = Field(
+        None, min_length=2, description="explicit t values, e.g. -0.5,0,0.5,1,1.5"
+    )
+    extrapolate: bool = Field(
+        False,
+        description="Gueta et al.'s grid: 10 log steps 0..-31 and 1..32 around the 11-point line",
+    )
+    out: Path = Field(Path("weightscape-out/interpolate"), description="output folder")
+
+    @field_validator("anchors")
+    @classmethod
+    def _two_anchors(cls, anchors: tuple[str, ...]) -> tuple[str, ...]:
+        if len(anchors) < 2:
+            raise ValueError(f"a path needs at least 2 anchors (checkpoints), got {len(anchors)}")
+        return anchors
+
+    @model_validator(mode="after")
+    def _one_grid(self) -> Config:
+        given = [
+            flag
+            for flag, on in (
+                ("--points", self.points is not None),
+                ("--t", self.t is not None),
+                ("--extrapolate", self.extrapolate),
+            )
+            if on
+        ]
+        if len(given) > 1:
+            raise ValueError(f"give one of --points, --t, --extrapolate, not {' and '.join(given)}")
+        from weightscape.geometry.paths import PATHS
+
+        if self.path not in PATHS:
+            from weightscape.errors import unknown_name_error
+
+            raise ValueError(f"--path: {unknown_name_error('path', self.path, PATHS)}")
+        return self
+
+    def t_values(self):
+        """The t values the walk evaluates."""
+        import numpy as np
+
+        from weightscape.geometry import even_grid, log_extrapolation_grid
+
+        if self.t is not None:
+            return np.array(self.t, dtype=np.float64)
+        if self.extrapolate:
+            forward, backward = log_extrapolation_grid()
+            return np.concatenate([backward[::-1][:-1], even_grid(11), forward[1:]])
+        return even_grid(self.points or 11)
+
+    def estimated_points(self, models: int | None = None) -> int:
+        """Points the walk evaluates (endpoints included)."""
+        return len(self.t_values())
+
+
+def run(config: Config):
+    """Walk the path; every point goes through the results store in ``config.out``.
+
+    Returns:
+        The :class:`~weightscape.analyses.interpolation.PathWalk`.
+    """
+    from weightscape.analyses.interpolation import walk_path
+    from weightscape.evaluation.engine import Engine
+
+    engine = Engine(
+        config.checkpoints(),
+        config.load_task(),
+        space=config.parameter_space(),
+        settings=config.eval_settings(),
+        device=config.device,
+        tokenizer=config.tokenizer_folder(),
+        probe=config.probe(),
+    )
+    return walk_path(
+        engine,
+        config.t_values(),
+        path=config.path,
+        store=config.results_store(config.out),
+        progress=config.progress,
+    )

@@ -1,0 +1,83 @@
+"""Fields shared by the studies that train something between two frozen minima (curve, combine).
+
+Both train on the task's train split and evaluate on seeded subsets of its validation (dev) and
+test splits, so the task is described by its splits rather than by one ``--split``. Training
+truncates inputs to ``train_max_length`` and evaluation to ``max_length``: two fields, because
+the two defaults differ (the training configs' 64, the evaluation's 128).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from weightscape.studies.common import (
+    EvalFields,
+    SpaceFields,
+    TableFields,
+    positional,
+    resolve_checkpoints,
+)
+
+TRAIN_FIELDS = {"batch_size_train": "batch_size", "train_max_length": "max_length", "seed": "seed"}
+"""Study field -> field of the training config (CurveConfig, CombineConfig) it fills."""
+
+
+class PairFields(TableFields, EvalFields, SpaceFields):
+    """Two checkpoints, the splits trained and evaluated on, and the shared training settings."""
+
+    anchors: tuple[str, ...] = positional("the two checkpoints (paths, or names in --zoo)")
+    zoo: Path | None = Field(None, description="zoo manifest that resolves anchor names")
+    config: Path | None = Field(
+        None, description="reference config folder for bare .safetensors/.bin files"
+    )
+    train_examples: int | None = Field(
+        None,
+        ge=1,
+        description="train on this many random examples of the train split, drawn with --seed "
+        "(none: all of it)",
+    )
+    subset: int = Field(
+        512,
+        ge=1,
+        description="evaluate on this many random examples of the validation and test splits each",
+    )
+    subset_seed: int = Field(0, description="seed of those evaluation subsets")
+    points: int = Field(11, ge=2, description="evenly spaced points per walked path, ends included")
+    batch_size_train: int = Field(32, ge=1, description="training batch size")
+    train_max_length: int = Field(64, ge=8, description="truncate training inputs to N tokens")
+    seed: int = Field(0, description="seed of the training data order and dropout")
+
+    @field_validator("anchors")
+    @classmethod
+    def _two_anchors(cls, anchors: tuple[str, ...]) -> tuple[str, ...]:
+        if len(anchors) != 2:
+            raise ValueError(f"give exactly 2 checkpoints (the two minima), not {len(anchors)}")
+        return anchors
+
+    def checkpoints(self) -> list[Any]:
+        """The two anchors as checkpoints: a path that exists wins over a name in ``zoo``.
+
+        Training reads the tokenizer of the first anchor, so there is no tokenizer field.
+        """
+        return resolve_checkpoints(self.anchors, self.zoo, self.config)
+
+    def splits(self) -> tuple[Any, Any, Any]:
+        """``(train, dev, test)``: the train split (or its subset) and the evaluation subsets."""
+        from weightscape.data import subset
+
+        parts = self.task_splits()
+        train = parts["train"]
+        if self.train_examples is not None:
+            train = subset(train, self.train_examples, seed=self.seed)
+        dev, test = (
+            subset(parts[name], self.subset, seed=self.subset_seed)
+            for name in ("validation", "test")
+        )
+        return train, dev, test
+
+    def training_values(self, fields: dict[str, str]) -> dict[str, Any]:
+        """Keyword arguments of a training config: ``fields`` maps study field -> its field."""
+        return {target: getattr(self, source) for source, target in fields.items()}

@@ -1,0 +1,107 @@
+"""Task-vector similarity (Gueta et al. 2023): cosines of a zoo's task vectors, their spectral
+clusters scored against zoo tags, and t-SNE and PCA pictures.
+
+The task vectors start from the zoo's pretrained base, resolved one way for every command
+(:func:`~weightscape.models.zoo_base.resolve_base`): ``--base`` must agree with the manifest's
+base and the models' ``base`` tags, so a wrong base is refused rather than measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from weightscape.studies.common import SpaceFields, repeated
+
+
+class Config(SpaceFields):
+    """Which zoo, from which base, scored against which tags, clustered by which distance."""
+
+    zoo: Path | None = Field(
+        None, description="zoo manifest (YAML/JSON) with tagged models; or give --models"
+    )
+    models: str | None = Field(
+        None, description="glob of checkpoint folders, e.g. 'runs/*/step-150'; or give --zoo"
+    )
+    config: Path | None = Field(None, description="reference config folder for bare weight files")
+    base: str | None = Field(
+        None,
+        description="pretrained model the task vectors start from: a folder or 'minilm' "
+        "(default: the zoo's base, else the 'base' tag its models share); it must agree with "
+        "their 'base' tags",
+    )
+    by: tuple[str, ...] = repeated(
+        "zoo tag to score the clusters against and colour plots by (repeatable)",
+        default=("dataset",),
+        min_length=1,
+    )
+    k: int | None = Field(
+        None, ge=2, description="clusters for every tag (default: each tag's number of values)"
+    )
+    distance: Literal["cosine", "euclidean"] = Field(
+        "cosine",
+        description="cluster and embed by the cosine of task vectors (as Gueta et al.) or by "
+        "Euclidean distance",
+    )
+    seed: int = Field(0, ge=0, description="seed of clustering and t-SNE")
+    space: Literal["all", "no-head", "biases", "tuned"] = Field(
+        "no-head",
+        description="all, no-head, biases or tuned; no-head by default, since heads differ "
+        "across datasets",
+    )
+    out: Path = Field(
+        Path("weightscape-out/similarity"), description="folder for matrices, plots, summary.md"
+    )
+
+    @field_validator("by")
+    @classmethod
+    def _once_each(cls, tags: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(tags))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Config:
+        if self.zoo is not None and self.models is not None:
+            raise ValueError("give one of --zoo, --models, not both")
+        return self
+
+
+def run(config: Config):
+    """Stream the task vectors' Gram matrix from the resolved base, cluster it per tag, embed it.
+
+    Saves ``similarity.npz`` and ``similarity.json`` into ``config.out`` (what
+    :meth:`~weightscape.analyses.similarity.Similarity.load` reads back).
+
+    Returns:
+        The :class:`~weightscape.analyses.similarity.Similarity`.
+
+    Raises:
+        WeightscapeError: Neither ``--zoo`` nor ``--models`` is given, the base cannot be
+            resolved or disagrees with the zoo, or a tag is unknown (before any weight is read).
+    """
+    from weightscape.analyses.similarity import analyse_similarity
+    from weightscape.errors import WeightscapeError
+    from weightscape.models.zoo import Zoo
+    from weightscape.models.zoo_base import resolve_base
+
+    if config.zoo is not None:
+        zoo = Zoo.from_manifest(config.zoo)
+    elif config.models is not None:
+        zoo = Zoo.from_glob(config.models, config=config.config)
+    else:
+        raise WeightscapeError(
+            "Give the models: --zoo (a zoo manifest with tagged models) or --models (a glob of "
+            "checkpoint folders)."
+        )
+    similarity = analyse_similarity(
+        list(zoo),
+        resolve_base(zoo, config.base),
+        space=config.parameter_space(),
+        by=config.by,
+        k=config.k,
+        distance=config.distance,
+        seed=config.seed,
+    )
+    similarity.save(config.out)
+    return similarity
