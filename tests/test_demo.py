@@ -22,6 +22,7 @@ def test_config_defaults_are_the_demo_sizes_and_frozen():
         "steps": 150,
         "batch_size": 32,
         "lr": 1e-4,
+        "train_max_length": 64,
         "max_length": 64,
         "eval_examples": 512,
         "points": 11,
@@ -37,8 +38,13 @@ def test_config_defaults_are_the_demo_sizes_and_frozen():
 def test_training_fields_have_the_finetune_config_bounds():
     from weightscape.training.finetune import FinetuneConfig
 
-    for field in ("steps", "batch_size", "lr", "max_length"):
-        ours, theirs = demo.Config.model_fields[field], FinetuneConfig.model_fields[field]
+    for field, theirs_name in (
+        ("steps", "steps"),
+        ("batch_size", "batch_size"),
+        ("lr", "lr"),
+        ("train_max_length", "max_length"),
+    ):
+        ours, theirs = demo.Config.model_fields[field], FinetuneConfig.model_fields[theirs_name]
         assert ours.metadata == theirs.metadata, field
 
 
@@ -80,6 +86,7 @@ def test_demo_runs_with_no_arguments_and_says_where_its_results_are(
         "steps": 150,
         "batch_size": 32,
         "lr": 1e-4,
+        "train_max_length": 64,
         "max_length": 64,
         "eval_examples": 512,
         "points": 11,

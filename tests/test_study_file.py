@@ -131,3 +131,34 @@ def test_a_killed_study_resumes_without_recomputing(
     for d, walk in zip(("01-interpolate", "02-interpolate"), walks, strict=True):
         clean = json.loads((fresh / "out" / d / "path.json").read_text())
         assert [p["metrics"] for p in clean["points"]] == [p["metrics"] for p in walk["points"]]
+
+
+def test_relative_inputs_are_read_from_the_study_folder(tiny_csv, tmp_path):
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "data.csv").write_text(tiny_csv.read_text())
+    study = load_study(
+        _write(
+            folder / "s.yaml",
+            {
+                "name": "rel",
+                "out": "out",
+                "zoo": "zoo.yaml",
+                "steps": [
+                    {"interpolate": {"anchors": ["a", "b"], "task": "data.csv"}},
+                    {
+                        "knowledge": {
+                            "anchors": ["a", "b"],
+                            "source_task": "data.csv",
+                            "target_task": "rotten_tomatoes",
+                        }
+                    },
+                ],
+            },
+        )
+    )
+    first, second = (step.config for step in study.steps)
+    assert first.task == str(folder / "data.csv") and first.zoo == folder / "zoo.yaml"
+    assert second.source_task == str(folder / "data.csv")
+    assert second.target_task == "rotten_tomatoes"  # a built-in name stays a name
+    assert first.out == Path("out") / "01-interpolate"  # outputs are relative to where you run

@@ -9,7 +9,15 @@ from typing import Any
 
 from weightscape.report.walk_outputs import plot_walks, write_walk
 
-SETTINGS = ("steps", "batch_size", "lr", "max_length", "eval_examples", "points")
+SETTINGS = (
+    "steps",
+    "batch_size",
+    "lr",
+    "train_max_length",
+    "max_length",
+    "eval_examples",
+    "points",
+)
 
 
 def render_demo(result, config) -> list[str]:

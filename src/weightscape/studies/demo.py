@@ -33,9 +33,8 @@ class Config(StudyConfig):
     steps: int = Field(150, ge=1, description="finetuning steps per model")
     batch_size: int = Field(32, ge=1, description="finetuning batch size")
     lr: float = Field(1e-4, gt=0, description="finetuning peak learning rate")
-    max_length: int = Field(
-        64, ge=8, description="truncate inputs to N tokens, in finetuning and evaluation"
-    )
+    train_max_length: int = Field(64, ge=8, description="truncate finetuning inputs to N tokens")
+    max_length: int = Field(64, ge=2, description="truncate evaluated inputs to N tokens")
     eval_examples: int = Field(
         512, ge=1, description="held-out test sentences each path point is evaluated on"
     )
@@ -97,21 +96,21 @@ def run(config: Config) -> DemoRun:
 
 
 def _trained(config: Config, name: str, head_seed: int, data_seed: int, train):
-    """The run's last checkpoint: read back when a previous demo finished it, else trained."""
+    """The run's last checkpoint: trained, or read back when a previous demo finished the same
+    run (one finished with other settings is an error, never silently reused)."""
     from weightscape.models.checkpoint import Checkpoint
-    from weightscape.training.finetune import FinetuneConfig, finetune
+    from weightscape.training.finetune import FinetuneConfig
+    from weightscape.training.sweeps import run_sweep
 
     zoo_dir = config.out / "zoo"
-    folder = zoo_dir / name / f"step-{config.steps}"
-    if (folder / "model.safetensors").is_file():
-        return Checkpoint.from_path(folder, name=name)
     run_config = FinetuneConfig(
         name=name,
         steps=config.steps,
         batch_size=config.batch_size,
         lr=config.lr,
-        max_length=config.max_length,
+        max_length=config.train_max_length,
         head_seed=head_seed,
         data_seed=data_seed,
     )
-    return finetune(run_config, train, zoo_dir, progress=config.progress)[-1]
+    run_sweep([run_config], train, zoo_dir, progress=config.progress)
+    return Checkpoint.from_path(zoo_dir / name / f"step-{config.steps}", name=name)

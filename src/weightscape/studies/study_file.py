@@ -20,7 +20,7 @@ killed run resumes.
 ``evaluation`` settings apply to every evaluating step whose config has them (not to training
 steps such as ``finetune``, whose module sets ``SHARES_EVALUATION = False``); a step's own value
 wins.
-Relative input paths (zoo, zoo_file, grid, config, tokenizer, a task file) are relative to the
+Relative input paths (zoo, zoo_file, grid, config, tokenizer, task files) are relative to the
 study file's folder. Every problem in the file is reported together, each by its YAML path
 (``steps[2].grid.points``), before anything runs; ``key=value`` overrides
 (``steps.0.grid.points=26``) are applied first.
@@ -43,6 +43,7 @@ from weightscape.settings import problem_lines
 # Step names whose study module is named otherwise.
 MODULE_OF = {"pretrain": "pretraining"}
 INPUT_PATHS = ("zoo", "zoo_file", "grid", "config", "tokenizer")
+TASK_FIELDS = ("task", "source_task", "target_task", "task_a", "task_b")
 
 
 class StudyFile(BaseModel):
@@ -226,9 +227,10 @@ def _inputs(given: dict[str, Any], root: Path, fields: dict[str, Any]) -> dict[s
     for key in INPUT_PATHS:
         if isinstance(out.get(key), str) and not Path(out[key]).is_absolute():
             out[key] = str(root / out[key])
-    task = out.get("task")
-    if "task" in fields and isinstance(task, str) and (root / task).exists():
-        out["task"] = str(root / task)
+    for key in TASK_FIELDS:  # a task is a built-in name or a file: a file next to the study
+        task = out.get(key)
+        if key in fields and isinstance(task, str) and (root / task).exists():
+            out[key] = str(root / task)
     return out
 
 
