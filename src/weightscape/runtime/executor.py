@@ -97,35 +97,90 @@ def evaluate_points(
 ) -> list[Evaluated]:
     """Evaluate coefficient rows in order with ``engine``, reusing stored and repeated points.
 
+    With a store, each point is claimed before it is computed (:meth:`ResultStore.claim`): a
+    point another worker is computing is skipped and its result read back once stored, so two
+    runs of one grid on one store split the work instead of repeating it.
+
     Args:
         engine: The engine holding the anchors, task and settings.
         rows: One coefficient vector per point.
         store: Where results are looked up and committed; None evaluates without storing.
         progress: Show a progress bar (on stderr).
         description: Label of the progress bar.
+
+    Raises:
+        WeightscapeError: When the store is read-only and a point is not in it (before any
+            point is computed).
     """
     from tqdm.auto import tqdm
 
+    rows = list(rows)
+    keys = [(spec, spec_key(spec)) for spec in map(engine.spec, rows)]
+    _check_writable(store, [key for _, key in keys])
     done: dict[str, Evaluated] = {}
-    out: list[Evaluated] = []
-    for row in tqdm(list(rows), desc=description, disable=not progress, unit="pt"):
-        spec = engine.spec(row)
-        key = spec_key(spec)
+    out: list[Evaluated | None] = []
+    later: list[int] = []  # points claimed by another worker: read back (or computed) last
+    for i, row in enumerate(tqdm(rows, desc=description, disable=not progress, unit="pt")):
+        spec, key = keys[i]
         if key in done:
             out.append(Evaluated(done[key].result, True, key))
             continue
         stored = store.get(key) if store is not None else None
         if stored is not None:
-            item = Evaluated(stored, True, key)
+            done[key] = Evaluated(stored, True, key)
+        elif store is not None and not store.claim(key):
+            later.append(i)
+            out.append(None)
+            continue
         else:
-            start = time.perf_counter()
-            result = engine.evaluate(row)
-            if store is not None:
-                store.put(key, spec, result, time.perf_counter() - start)
-            item = Evaluated(result, False, key)
-        done[key] = item
-        out.append(item)
-    return out
+            done[key] = _compute(engine, row, spec, key, store)
+        out.append(done[key])
+    for i in later:
+        spec, key = keys[i]
+        if key not in done:
+            done[key] = _await_or_compute(engine, rows[i], spec, key, store)
+        out[i] = done[key]
+    return out  # type: ignore[return-value]  (every None was filled above)
+
+
+def _compute(engine: Engine, row, spec, key: str, store: ResultStore | None) -> Evaluated:
+    start = time.perf_counter()
+    try:
+        result = engine.evaluate(row)
+    except BaseException:
+        if store is not None:
+            store.release(key)  # let another worker (or a rerun) take it at once
+        raise
+    if store is not None:
+        store.put(key, spec, result, time.perf_counter() - start)
+    return Evaluated(result, False, key)
+
+
+def _await_or_compute(engine: Engine, row, spec, key: str, store: ResultStore) -> Evaluated:
+    """The result another worker is computing: read back once stored, or computed here when
+    its lease ends first (the worker died or gave it up)."""
+    delay = 0.05
+    while True:
+        stored = store.get(key)
+        if stored is not None:
+            return Evaluated(stored, True, key)
+        if store.claim(key):
+            return _compute(engine, row, spec, key, store)
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def _check_writable(store: ResultStore | None, keys: list[str]) -> None:
+    if store is None or store.writable:
+        return
+    missing = sum(key not in store for key in dict.fromkeys(keys))
+    if missing:
+        from weightscape.errors import WeightscapeError
+
+        raise WeightscapeError(
+            f"The results store '{store.path}' is read-only and {missing} of these points are "
+            "not in it; nothing was computed. Give a writable --store (or copy the file)."
+        )
 
 
 def get_executor(name: str = "inprocess", **options) -> Executor:

@@ -2,30 +2,57 @@
 
 Each point is committed in its own transaction as soon as it is computed, so a process killed at
 any moment loses at most the point in flight, and a rerun recomputes nothing that is stored. WAL
-mode lets two processes write at once (each insert is idempotent: same key, same result).
+mode lets many processes read and write at once; every write waits for a busy database (and
+retries past SQLite's own timeout) instead of dying, and each insert is idempotent (same key,
+same result).
+
+The file is versioned (a ``meta`` table holds ``schema_version``): a store written before
+versions existed (only a ``points`` table) is upgraded in place; a store of a newer weightscape,
+or an SQLite file of another program, is refused with a message, never altered.
+
+Claims let several workers share one store without repeating work: before computing a point a
+worker takes a short lease on its key (:meth:`ResultStore.claim`); others skip it and come back
+for the result. A lease ends when the point is stored, when its owner releases it, when it
+expires, or at once when its owner is a process on this machine that no longer runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.result import PointResult
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS points (
-    key TEXT PRIMARY KEY,
-    spec TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    arrays BLOB NOT NULL,
-    seconds REAL NOT NULL,
-    created REAL NOT NULL
+SCHEMA_VERSION = 2  # 1: a points table only (before versions); 2: meta and claims tables
+POINT_COLUMNS = ("key", "spec", "metrics", "arrays", "seconds", "created")
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS points (
+        key TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        metrics TEXT NOT NULL,
+        arrays BLOB NOT NULL,
+        seconds REAL NOT NULL,
+        created REAL NOT NULL
+    )""",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS claims (
+        key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL
+    )""",
 )
-"""
+WAIT_SECONDS = 600.0  # how long a write waits for a busy store before giving up
+T = TypeVar("T")
+
+
+def this_worker() -> str:
+    """The owner name of claims taken by this process: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ResultStore:
@@ -33,53 +60,201 @@ class ResultStore:
 
     Args:
         path: The SQLite file (created with its folder if missing).
+        wait: Seconds a read or write waits for a store that other processes hold busy.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, wait: float = WAIT_SECONDS) -> None:
         self.path = Path(path)
+        self.wait = wait
+        if self.path.is_dir():
+            raise WeightscapeError(
+                f"The results store '{self.path}' is a folder. Give a file path (--store)."
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=60.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(SCHEMA)
-            self._db.commit()
+        except OSError as err:
+            raise WeightscapeError(
+                f"Cannot create the folder of results store '{self.path}': {err.strerror}. "
+                "Give a writable --store or --out."
+            ) from None
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=min(wait, 60.0))
+            self._retry(self._open)
         except sqlite3.DatabaseError as err:
             raise WeightscapeError(
-                f"Cannot open results store '{self.path}': {err}. Give "
-                "another --store path or move the broken file away."
-            ) from err
+                f"Cannot open results store '{self.path}': {err}. It is not an SQLite file "
+                "(or is damaged): give another --store path."
+            ) from None
+
+    # --- opening -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        tables = {
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        self._check_foreign(tables)
+        version = self._version(tables)
+        if version > SCHEMA_VERSION:
+            raise WeightscapeError(
+                f"The results store '{self.path}' was written by a newer weightscape (schema "
+                f"{version}; this one reads up to {SCHEMA_VERSION}). Upgrade weightscape, or give "
+                "another --store."
+            )
+        if not self.writable:
+            return  # read what is there; writing is refused when a point must be stored
+        mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        if version < SCHEMA_VERSION:
+            with self._db:
+                for table in TABLES:
+                    self._db.execute(table)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+
+    def _check_foreign(self, tables: set[str]) -> None:
+        if not tables:
+            return
+        if "points" not in tables:
+            raise WeightscapeError(
+                f"'{self.path}' is an SQLite file of another program (tables: "
+                f"{', '.join(sorted(tables))}), not a weightscape results store. Give another "
+                "--store path; it was not changed."
+            )
+        columns = tuple(r[1] for r in self._db.execute("PRAGMA table_info(points)"))
+        if columns != POINT_COLUMNS:
+            raise WeightscapeError(
+                f"The results store '{self.path}' has a 'points' table with columns "
+                f"{', '.join(columns)}, not weightscape's ({', '.join(POINT_COLUMNS)}): another "
+                "program's file, or a damaged one. Give another --store path; it was not changed."
+            )
+
+    def _version(self, tables: set[str]) -> int:
+        if "meta" not in tables:
+            return 1 if "points" in tables else 0
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+        return int(row[0]) if row else 1
+
+    @property
+    def writable(self) -> bool:
+        """Whether this process may add points (the file and its folder are writable)."""
+        folder_ok = os.access(self.path.parent, os.W_OK)
+        return folder_ok and (not self.path.exists() or os.access(self.path, os.W_OK))
+
+    def _retry(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying while other processes hold the database busy."""
+        deadline = time.monotonic() + self.wait
+        delay = 0.01
+        while True:
+            try:
+                return action()
+            except sqlite3.OperationalError as err:
+                busy = "locked" in str(err) or "busy" in str(err)
+                if not busy:
+                    if "readonly" in str(err):
+                        raise WeightscapeError(
+                            f"The results store '{self.path}' is read-only, and a new point must "
+                            "be stored. Give a writable --store (or copy the file)."
+                        ) from None
+                    raise
+                if time.monotonic() > deadline:
+                    raise WeightscapeError(
+                        f"The results store '{self.path}' stayed busy (locked by other "
+                        f"processes) for {self.wait:.0f} s. Nothing was lost: rerun to resume."
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    # --- points -------------------------------------------------------------------------------
 
     def get(self, key: str) -> PointResult | None:
         """The stored result for ``key``, or None."""
-        row = self._db.execute(
-            "SELECT metrics, arrays FROM points WHERE key = ?", (key,)
-        ).fetchone()
+        row = self._retry(
+            lambda: self._db.execute(
+                "SELECT metrics, arrays FROM points WHERE key = ?", (key,)
+            ).fetchone()
+        )
         if row is None:
             return None
         return PointResult.from_stored(json.loads(row[0]), row[1])
 
     def put(self, key: str, spec: dict[str, Any], result: PointResult, seconds: float) -> None:
-        """Store one result durably (its own transaction)."""
-        with self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    json.dumps(spec, sort_keys=True),
-                    json.dumps(result.metrics),
-                    result.arrays_to_bytes(),
-                    seconds,
-                    time.time(),
-                ),
-            )
+        """Store one result durably (its own transaction); its claim, if any, ends."""
+        row = (
+            key,
+            json.dumps(spec, sort_keys=True),
+            json.dumps(result.metrics),
+            result.arrays_to_bytes(),
+            seconds,
+            time.time(),
+        )
+
+        def write() -> None:
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?)", row)
+                self._db.execute("DELETE FROM claims WHERE key = ?", (key,))
+
+        self._retry(write)
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+        return self._retry(lambda: self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
 
     def __contains__(self, key: str) -> bool:
-        return self._db.execute("SELECT 1 FROM points WHERE key = ?", (key,)).fetchone() is not None
+        query = "SELECT 1 FROM points WHERE key = ?"
+        return self._retry(lambda: self._db.execute(query, (key,)).fetchone()) is not None
+
+    # --- claims -------------------------------------------------------------------------------
+
+    def claim(self, key: str, owner: str | None = None, lease: float = 300.0) -> bool:
+        """Take the lease on ``key`` for ``owner`` (default: this process) unless another live
+        worker holds it; True when ``owner`` now holds it (or the point is already stored)."""
+        owner = owner or this_worker()
+
+        def take() -> bool:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                if self._db.execute("SELECT 1 FROM points WHERE key = ?", (key,)).fetchone():
+                    return True
+                held = self._db.execute(
+                    "SELECT owner, expires FROM claims WHERE key = ?", (key,)
+                ).fetchone()
+                if held and held[0] != owner and held[1] > time.time() and _alive(held[0]):
+                    return False
+                self._db.execute(
+                    "INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                    (key, owner, time.time() + lease),
+                )
+                return True
+
+        return self._retry(take)
+
+    def release(self, key: str, owner: str | None = None) -> None:
+        """End ``owner``'s lease on ``key`` (a point it will not compute after all)."""
+        owner = owner or this_worker()
+
+        def drop() -> None:
+            with self._db:
+                self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+
+        self._retry(drop)
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
+
+
+def _alive(owner: str) -> bool:
+    """Whether a claim's owner may still run: False only for a process of this machine that
+    has ended (a claim of a killed worker then frees at once, not at its expiry)."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
