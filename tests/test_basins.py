@@ -21,6 +21,7 @@ from conftest import permuted_twin
 from weightscape.analyses.basins import analyse_basins
 from weightscape.analyses.connectivity import connectivity_grid
 from weightscape.cli.main import main
+from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.metrics import clustering_accuracy
 from weightscape.models.checkpoint import Checkpoint
@@ -162,3 +163,136 @@ def test_basins_refuses_an_unknown_matrix_before_evaluating(planted_grid, tmp_pa
     assert "Unknown grid matrix (--matrix) 'loss_convexty_gap'" in err
     assert "Did you mean 'loss_convexity_gap'?" in err
     assert not (tmp_path / "grid" / "basins").exists()
+
+
+def _hand_spectral_margin(distances, delta, labels):
+    """Juneja et al.'s margin by hand: Laplacian eigenmap of the Gaussian affinity (numpy eigh of
+    I - D^-1/2 W D^-1/2 without self-loops, rows divided by sqrt(degree)), distances to the two
+    clusters' means there, d_0 - d_1."""
+    w = np.exp(-(distances**2) / (2 * delta**2))
+    np.fill_diagonal(w, 0.0)
+    degree = w.sum(axis=1)
+    _, vectors = np.linalg.eigh(np.eye(len(w)) - w / np.sqrt(np.outer(degree, degree)))
+    points = vectors[:, :2] / np.sqrt(degree)[:, None]
+    d = [np.linalg.norm(points - points[labels == c].mean(axis=0), axis=1) for c in (0, 1)]
+    return d[0] - d[1]
+
+
+def _hand_weight_margin(checkpoints, labels):
+    """The weight-space margin by hand: every tensor flattened, the clusters' mean vectors."""
+    vectors = np.stack(
+        [
+            np.concatenate(
+                [
+                    t.double().numpy().ravel()
+                    for t in load_file(c.path / "model.safetensors").values()
+                ]
+            )
+            for c in checkpoints
+        ]
+    )
+    d = [np.linalg.norm(vectors - vectors[labels == c].mean(axis=0), axis=1) for c in (0, 1)]
+    return d[0] - d[1]
+
+
+def test_both_centroid_margins_match_hand_computations(planted_zoo, planted_grid):
+    analysis = analyse_basins(planted_grid, planted_zoo, k=2)
+    assert analysis.margin_kind == "spectral"  # Juneja et al.'s, the default
+    gaps = planted_grid.matrices["loss_convexity_gap"]
+    spectral = _hand_spectral_margin(gaps, analysis.delta, analysis.labels)
+    np.testing.assert_allclose(analysis.margins["spectral"], spectral, atol=1e-8)
+    np.testing.assert_array_equal(analysis.margin, analysis.margins["spectral"])
+    weights = _hand_weight_margin(planted_zoo, analysis.labels)
+    np.testing.assert_allclose(analysis.margins["weights"], weights, rtol=1e-6, atol=1e-9)
+    by_weights = analyse_basins(planted_grid, planted_zoo, k=2, margin="weights")
+    np.testing.assert_array_equal(by_weights.margin, analysis.margins["weights"])
+
+
+def test_both_margins_are_correlated_with_each_metric(planted_zoo, planted_grid):
+    diagnostic = PLANTED + 0.01 * np.arange(6)
+    analysis = analyse_basins(
+        planted_grid, planted_zoo, k=2, model_metrics={"diagnostic": diagnostic}
+    )
+    assert set(analysis.margin_correlations) == {"spectral", "weights"}
+    for kind in ("spectral", "weights"):
+        r = analysis.margin_correlations[kind]["diagnostic"]["pearson_r"]
+        expected = np.corrcoef(analysis.margins[kind], diagnostic)[0, 1]
+        assert r == pytest.approx(expected, abs=1e-12)
+    assert (
+        analysis.correlations["diagnostic"]
+        == analysis.margin_correlations["spectral"]["diagnostic"]
+    )
+    out = analysis.to_dict()
+    assert out["margin"] == "spectral" and "margin_weights" in out["models"][0]
+    with pytest.raises(WeightscapeError, match="Unknown margin 'weight'"):
+        analyse_basins(planted_grid, planted_zoo, k=2, margin="weight")
+
+
+def test_basins_command_runs_the_juneja_additions(
+    planted_zoo, planted_grid, tiny_csv, tmp_path, capsys
+):
+    """--margin, --convexity-samples, --top-bottom and --sharpness-preset juneja end to end."""
+    planted_grid.save(tmp_path / "grid")
+    code = main(
+        [
+            "basins",
+            str(tmp_path / "grid"),
+            "--task",
+            str(tiny_csv),
+            "--split",
+            "all",
+            "--diagnostic",
+            str(tiny_csv),
+            "--k",
+            "2",
+            "--margin",
+            "weights",
+            "--convexity-samples",
+            "2",
+            "--top-bottom",
+            "2",
+            "--sharpness-preset",
+            "juneja",
+            "--sharpness-steps",
+            "1",
+            "--sharpness-examples",
+            "16",
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = tmp_path / "grid" / "basins"
+    for name in ("extreme_groups.json", "extreme_groups.png", "margin_spectral_vs_id_loss.png"):
+        assert (out / name).is_file(), name
+    result = json.loads((out / "basins.json").read_text())
+    assert result["margin"] == "weights"
+    assert set(result["margin_correlations"]) == {"spectral", "weights"}
+
+    # epsilon-convexity: two clusters of three, two combinations each
+    assert [(c["size"], c["samples"]) for c in result["convexity"]] == [(3, 2), (3, 2)]
+    for row in result["convexity"]:
+        assert np.isfinite(row["jensen_gap_max"])
+        assert row["epsilon"] >= row["max_convexity_gap"]
+    assert "Jensen gap over 2 convex combinations" in captured.out
+
+    # sharpness as the preset says, with the overrides
+    record = result["settings"]["sharpness"]
+    assert (record["preset"], record["mode"], record["accumulate"]) == ("juneja", "train", "sum")
+    assert (record["steps"], record["examples_used"], record["batch_size"]) == (1, 16, 32)
+
+    # Fig. 1: the 2 best and 2 worst models on the diagnostic, by Juneja et al.'s rule
+    accuracy = {m["name"]: m["generated_accuracy"] for m in result["models"]}
+    ranked = sorted(accuracy, key=accuracy.get)  # stable, as their sorted()
+    groups = json.loads((out / "extreme_groups.json").read_text())
+    assert groups["bottom"] == ranked[:2] and groups["top"] == ranked[-2:]
+    # the curve from a top model to a bottom model starts at the top models' mean accuracy
+    # and ends at the bottom models' (each endpoint is the model itself)
+    between = groups["curves"]["diagnostics"]["generated"]["accuracy"]["gen-heur"]
+    assert between["pairs"] == 4
+    assert between["mean"][0] == pytest.approx(np.mean([accuracy[n] for n in groups["top"]]))
+    assert between["mean"][-1] == pytest.approx(np.mean([accuracy[n] for n in groups["bottom"]]))
+    within = groups["curves"]["in_distribution"]["loss"]["gen-gen"]
+    assert within["pairs"] == 1 and within["mean"] == pytest.approx(within["mean"][::-1])

@@ -30,6 +30,8 @@ MINIMAL: dict[str, list[str]] = {
     "combine": ["a", "b"],
     "plane": ["a", "b", "c"],
     "knowledge": ["a", "b", "--source-task", "s", "--target-task", "t"],
+    "mean-path": ["a:b", "c:d"],
+    "run-distance": ["a", "b", "--zoo", "zoo.yaml"],
 }
 # Fields whose default is computed from other fields when left out (None means "derived").
 DERIVED = {("basins", "out")}

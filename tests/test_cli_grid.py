@@ -47,6 +47,8 @@ def test_grid_command_writes_matrices_and_heatmaps(tiny_models, tiny_csv, tmp_pa
     for name in (
         "loss_barrier",
         "loss_convexity_gap",
+        "loss_auc",
+        "loss_auc_t",
         "accuracy_drop",
         "euclidean",
         "task_vector_cosine",
@@ -55,9 +57,12 @@ def test_grid_command_writes_matrices_and_heatmaps(tiny_models, tiny_csv, tmp_pa
     meta = json.loads((out / "grid.json").read_text())
     assert meta["names"] == ["m0", "m1", "m2"]
     assert meta["stats"]["computed_points"] == 3 + 3 * 1
+    assert meta["grid_format"] == 2  # loss_auc per unit Euclidean distance, loss_auc_t per t
     with np.load(out / "grid.npz") as data:
         euclid = data["matrix_euclidean"]
         cosine = data["matrix_task_vector_cosine"]
+        # AUC along the line measured in distance = the area per unit t times the line's length.
+        np.testing.assert_allclose(data["matrix_loss_auc"], data["matrix_loss_auc_t"] * euclid)
     assert euclid[0, 1] > 0 and np.allclose(euclid, euclid.T)
     # m0 is the base: its task vector is zero, so its cosines are undefined (NaN), not invented.
     assert np.isnan(cosine[0, 1]) and np.isfinite(cosine[1, 2])

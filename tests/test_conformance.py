@@ -26,6 +26,7 @@ from weightscape.metrics import (
     classification_metrics,
     get_point_metric,
     grid_matrices,
+    point_metric_names,
 )
 from weightscape.metrics.registry import CURVE_ARGUMENTS, CURVE_PROPERTIES
 
@@ -175,10 +176,14 @@ def test_label_map_reduction_keeps_its_promise(name):
     label_map = LABEL_MAPS[name]
     logits = _random_logits(label_map)
     mapped = label_map.apply(logits)
+    assert label_map.reduce in ("max", "logit_sum", "logsumexp"), "a reduction with no check"
     if label_map.reduce == "max":  # the mapped prediction is the group of the model's own
         expected = label_map.map_labels(logits.argmax(1).numpy())
         np.testing.assert_array_equal(mapped.argmax(1).numpy(), expected)
-    else:  # "sum": mapped probabilities are group sums, renormalised over the covered classes
+    elif label_map.reduce == "logit_sum":  # each group's logits added (Juneja's pool="sum")
+        sums = torch.stack([logits[:, list(group)].sum(1) for group in label_map.groups], dim=1)
+        torch.testing.assert_close(mapped, sums)
+    else:  # "logsumexp": mapped probabilities are group sums, renormalised over covered classes
         covered = [i for group in label_map.groups for i in group]
         probs = torch.softmax(logits[:, covered], dim=1)
         position = {i: k for k, i in enumerate(covered)}
@@ -195,6 +200,7 @@ METRIC_NAMES = list(POINT_METRICS)
 
 
 def _outcomes(seed: int = 0, n: int = 60, k: int = 3):
+    """Outcomes of a k-class task; k = 3 unless a metric is defined for one size only."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % k  # every class present
     rng.shuffle(labels)
@@ -218,10 +224,14 @@ def test_point_metric_matches_its_hand_worked_example(name):
     assert value == pytest.approx(metric.example.expected, abs=1e-6)
 
 
+def _k(metric) -> int:
+    return metric.only_num_labels or 3
+
+
 @pytest.mark.parametrize("name", METRIC_NAMES)
 def test_point_metric_direction_ranks_right_above_wrong(name):
     metric = POINT_METRICS[name]
-    labels, _, _, k = _outcomes()
+    labels, _, _, k = _outcomes(k=_k(metric))
     right = metric(labels, labels.copy(), np.full(len(labels), 0.01, np.float32), k)
     wrong = metric(labels, (labels + 1) % k, np.full(len(labels), 3.0, np.float32), k)
     assert metric.sign * right > metric.sign * wrong
@@ -230,7 +240,7 @@ def test_point_metric_direction_ranks_right_above_wrong(name):
 @pytest.mark.parametrize("name", METRIC_NAMES)
 def test_point_metric_ignores_example_order(name):
     metric = POINT_METRICS[name]
-    labels, predictions, losses, k = _outcomes()
+    labels, predictions, losses, k = _outcomes(k=_k(metric))
     order = np.random.default_rng(1).permutation(len(labels))
     shuffled = metric(labels[order], predictions[order], losses[order], k)
     assert shuffled == pytest.approx(metric(labels, predictions, losses, k), rel=1e-6)
@@ -239,7 +249,7 @@ def test_point_metric_ignores_example_order(name):
 @pytest.mark.parametrize("name", [n for n, m in POINT_METRICS.items() if m.mean_over_examples])
 def test_point_metric_accumulated_over_batches_equals_one_shot(name):
     metric = POINT_METRICS[name]
-    labels, predictions, losses, k = _outcomes()
+    labels, predictions, losses, k = _outcomes(k=_k(metric))
     bounds = [0, 7, 20, 21, 45, len(labels)]  # uneven batches, one of a single example
     batches = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     total = sum(
@@ -249,8 +259,23 @@ def test_point_metric_accumulated_over_batches_equals_one_shot(name):
 
 
 def test_classification_metrics_computes_every_registered_metric():
-    metrics = classification_metrics(*_outcomes())
-    assert list(metrics) == METRIC_NAMES
+    # Every registered metric on a 2-class task; on 3 classes every one defined for it.
+    assert list(classification_metrics(*_outcomes(k=2))) == METRIC_NAMES
+    assert list(classification_metrics(*_outcomes(k=3))) == list(point_metric_names(3))
+    assert point_metric_names(3) == tuple(
+        n for n, m in POINT_METRICS.items() if m.only_num_labels in (None, 3)
+    )
+
+
+@pytest.mark.parametrize("name", [n for n, m in POINT_METRICS.items() if m.only_num_labels])
+def test_point_metric_of_one_label_count_is_absent_elsewhere(name):
+    # Never a NaN for a task it is not defined on: absent from its results, and refused.
+    metric = POINT_METRICS[name]
+    other = metric.only_num_labels + 1
+    assert metric.applies(metric.only_num_labels) and not metric.applies(other)
+    assert name not in classification_metrics(*_outcomes(k=other))
+    with pytest.raises(WeightscapeError):
+        metric(*_outcomes(k=other))
 
 
 def test_unknown_point_metric_suggests_the_closest():
@@ -267,6 +292,9 @@ T = np.linspace(0.0, 1.0, 11)
 CONVEX = [2 - 3 * T, 0.5 + 0 * T, (T - 0.3) ** 2, np.exp(2 * T), np.abs(T - 0.7)]  # lines first
 
 
+LENGTH = 2.5  # a path length other than 1, for summaries that measure the path in distance
+
+
 def _directions(summary) -> tuple[bool, ...]:
     return (False, True) if "higher_is_better" in summary.needs else (False,)
 
@@ -276,12 +304,15 @@ def _close(a: float, b: float) -> bool:
 
 
 def _nonnegative(s, higher):
-    return all(s(v, higher_is_better=higher) >= 0 for v in CURVES + CONVEX)
+    return all(s(v, higher_is_better=higher, length=LENGTH) >= 0 for v in CURVES + CONVEX)
 
 
 def _offset_invariant(s, higher):
     return all(
-        _close(s(v + c, higher_is_better=higher), s(v, higher_is_better=higher))
+        _close(
+            s(v + c, higher_is_better=higher, length=LENGTH),
+            s(v, higher_is_better=higher, length=LENGTH),
+        )
         for v in CURVES
         for c in (-3.7, 10.0)
     )
@@ -289,7 +320,10 @@ def _offset_invariant(s, higher):
 
 def _scale_equivariant(s, higher):
     return all(
-        _close(s(a * v, higher_is_better=higher), a * s(v, higher_is_better=higher))
+        _close(
+            s(a * v, higher_is_better=higher, length=LENGTH),
+            a * s(v, higher_is_better=higher, length=LENGTH),
+        )
         for v in CURVES
         for a in (0.5, 3.0)
     )
@@ -297,13 +331,19 @@ def _scale_equivariant(s, higher):
 
 def _reversal_symmetric(s, higher):
     return all(
-        _close(s(v[::-1], higher_is_better=higher), s(v, higher_is_better=higher)) for v in CURVES
+        _close(
+            s(v[::-1], higher_is_better=higher, length=LENGTH),
+            s(v, higher_is_better=higher, length=LENGTH),
+        )
+        for v in CURVES
     )
 
 
 def _zero_on_convex(s, higher):
     # A convex loss curve, or a concave accuracy curve, has no barrier in its direction.
-    return all(_close(s(-v if higher else v, higher_is_better=higher), 0.0) for v in CONVEX)
+    return all(
+        _close(s(-v if higher else v, higher_is_better=higher, length=LENGTH), 0.0) for v in CONVEX
+    )
 
 
 PROPERTY_CHECKS = {
@@ -354,10 +394,20 @@ def test_curve_summary_gives_finite_floats_and_rejects_a_single_value(name):
     summary = CURVE_SUMMARIES[name]
     for higher in _directions(summary):
         for values in CURVES + CONVEX:
-            value = summary(values, higher_is_better=higher)
+            value = summary(values, higher_is_better=higher, length=LENGTH)
             assert isinstance(value, float) and np.isfinite(value)
     with pytest.raises(WeightscapeError):
-        summary(np.array([1.0]))
+        summary(np.array([1.0]), length=LENGTH)
+
+
+@pytest.mark.parametrize("name", [n for n, s in CURVE_SUMMARIES.items() if "length" in s.needs])
+def test_curve_summary_in_distance_needs_the_length_and_is_zero_on_a_zero_path(name):
+    # Never computed with a stand-in length of 1 under its name; a path of length 0 (the same
+    # weights at both ends) has area 0, as in Juneja et al.'s AreaUnderCurve (step size 0).
+    summary = CURVE_SUMMARIES[name]
+    with pytest.raises(WeightscapeError, match="length"):
+        summary(np.array(summary.example.values))
+    assert summary(np.array(summary.example.values), length=0.0) == 0.0
 
 
 def test_walk_summary_has_every_summary_of_every_metric():
@@ -368,15 +418,24 @@ def test_walk_summary_has_every_summary_of_every_metric():
         WalkPoint(float(t), [1 - t, t], {m: float(v[k]) for m, v in values.items()}, False, "")
         for k, t in enumerate(ts)
     ]
-    walk = PathWalk("linear", ["a", "b"], "task", points, endpoints={})
+    walk = PathWalk("linear", ["a", "b"], "task", points, endpoints={}, endpoint_distance=LENGTH)
     summary = summarise(ts, walk)
+    assert summary["endpoint_distance"] == LENGTH and "distance" in summary["auc_unit"]
     for metric in POINT_METRICS.values():
         assert list(summary[metric.name]) == SUMMARY_NAMES
         for name, curve_summary in CURVE_SUMMARIES.items():
             expected = curve_summary(
-                walk.curve(metric.name), higher_is_better=metric.higher_is_better, ts=ts
+                walk.curve(metric.name),
+                higher_is_better=metric.higher_is_better,
+                ts=ts,
+                length=LENGTH,
             )
             assert summary[metric.name][name] == expected
+    # Without the distance, summaries in distance are left out (not computed per unit t).
+    walk.endpoint_distance = None
+    unknown = summarise(ts, walk)
+    in_t = [n for n, s in CURVE_SUMMARIES.items() if "length" not in s.needs]
+    assert all(list(unknown[m]) == in_t for m in POINT_METRICS)
 
 
 def test_grid_builds_every_declared_matrix_symmetric():
@@ -390,12 +449,17 @@ def test_grid_builds_every_declared_matrix_symmetric():
                 tensor[i, j] = rng.random(k)
                 tensor[j, i] = tensor[i, j][::-1]
         curves[metric] = tensor
-    matrices = matrices_from_curves(curves)
+    distances = np.array([[0.0, 1.5, 4.0], [1.5, 0.0, 2.0], [4.0, 2.0, 0.0]])
+    matrices = matrices_from_curves(curves, distances)
     assert list(matrices) == list(grid_matrices())
     for name, (metric, summary) in grid_matrices().items():
         matrix = matrices[name]
         np.testing.assert_array_equal(matrix, matrix.T)
         assert np.all(np.diag(matrix) == 0)
-        forward = summary(curves[metric.name][0, 2], higher_is_better=metric.higher_is_better)
-        backward = summary(curves[metric.name][2, 0], higher_is_better=metric.higher_is_better)
+        direction = {"higher_is_better": metric.higher_is_better, "length": distances[0, 2]}
+        forward = summary(curves[metric.name][0, 2], **direction)
+        backward = summary(curves[metric.name][2, 0], **direction)
         assert matrix[0, 2] == forward == pytest.approx(backward, rel=1e-12, abs=1e-12)
+    # Without distances, the matrices measured in distance are left out, never made per unit t.
+    in_t = [n for n, (_, s) in grid_matrices().items() if "length" not in s.needs]
+    assert list(matrices_from_curves(curves)) == in_t

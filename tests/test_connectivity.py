@@ -125,3 +125,118 @@ def test_ray_and_in_process_give_identical_matrices(spec, reference_grid, tmp_pa
         np.testing.assert_array_equal(grid.matrices[name], matrix, err_msg=name)
     np.testing.assert_array_equal(grid.curves["loss"], reference_grid.curves["loss"])
     assert len(store) == reference_grid.stats["computed_points"]
+
+
+# --- AUC per unit Euclidean distance, and metrics added after points were stored --------------
+
+
+def _direct_distance(a: Checkpoint, b: Checkpoint) -> float:
+    """||a - b|| over every floating-point tensor, read straight from the safetensors files
+    (Juneja et al.'s interpolate_1d.py: sqrt of the summed squared differences)."""
+    from safetensors.torch import load_file
+
+    first = load_file(str(a.path / "model.safetensors"))
+    second = load_file(str(b.path / "model.safetensors"))
+    total = sum(
+        float(((first[k].double() - second[k].double()) ** 2).sum())
+        for k in first
+        if first[k].is_floating_point()
+    )
+    return total**0.5
+
+
+def _trapezoid_above_min(curve: np.ndarray, length: float) -> float:
+    shifted = curve - curve.min()
+    return float(np.sum((shifted[:-1] + shifted[1:]) / 2) * length / (len(curve) - 1))
+
+
+def test_grid_auc_is_per_unit_euclidean_distance(spec, reference_grid):
+    grid = reference_grid
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        distance = _direct_distance(spec.anchors[i], spec.anchors[j])
+        assert grid.matrices["euclidean"][i, j] == pytest.approx(distance, rel=1e-9)
+        curve = grid.curves["loss"][i, j]
+        assert grid.matrices["loss_auc"][i, j] == pytest.approx(
+            _trapezoid_above_min(curve, distance), rel=1e-9
+        )
+        assert grid.matrices["loss_auc_t"][i, j] == pytest.approx(
+            _trapezoid_above_min(curve, 1.0), rel=1e-12
+        )
+
+
+def test_walk_auc_uses_the_distance_between_its_ends(spec, tmp_path):
+    import csv
+    import json
+
+    from weightscape.report.walk_outputs import format_table, write_walk
+
+    engine = Engine(list(spec.anchors[:2]), spec.task, settings=spec.settings, device="cpu")
+    walk = walk_path(engine, even_grid(POINTS))
+    distance = _direct_distance(spec.anchors[0], spec.anchors[1])
+    assert walk.endpoint_distance == pytest.approx(distance, rel=1e-9)
+    loss = walk.summary["loss"]
+    assert loss["auc"] == pytest.approx(_trapezoid_above_min(walk.curve("loss"), distance))
+    assert loss["auc_t"] == pytest.approx(_trapezoid_above_min(walk.curve("loss"), 1.0))
+    assert "Euclidean distance" in walk.summary["auc_unit"]
+    assert "per unit t" in format_table(walk) and "|end - start|" in format_table(walk)
+    files = write_walk(walk, tmp_path)
+    assert json.loads(files["json"].read_text())["endpoint_distance"] == walk.endpoint_distance
+    with files["csv"].open() as handle:
+        assert "binary_f1" in next(csv.reader(handle))  # the tiny task has 2 classes
+
+
+def _old_grid(folder, keep_euclidean: bool) -> None:
+    """Turn a saved grid into a format-1 file: no marker, loss_auc per unit t, no loss_auc_t."""
+    import json
+
+    meta = json.loads((folder / "grid.json").read_text())
+    del meta["grid_format"]
+    (folder / "grid.json").write_text(json.dumps(meta))
+    with np.load(folder / "grid.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["matrix_loss_auc"] = arrays.pop("matrix_loss_auc_t")
+    if not keep_euclidean:
+        del arrays["matrix_euclidean"]
+    np.savez(folder / "grid.npz", **arrays)
+
+
+def test_an_old_grid_file_is_recomputed_never_relabelled(reference_grid, tmp_path):
+    reference_grid.save(tmp_path / "old")
+    _old_grid(tmp_path / "old", keep_euclidean=True)
+    loaded = ConnectivityGrid.load(tmp_path / "old")
+    for name in ("loss_auc", "loss_auc_t"):
+        np.testing.assert_allclose(
+            loaded.matrices[name], reference_grid.matrices[name], rtol=1e-12, err_msg=name
+        )
+    reference_grid.save(tmp_path / "older")
+    _old_grid(tmp_path / "older", keep_euclidean=False)
+    with pytest.warns(UserWarning, match="loss_auc_t"):
+        older = ConnectivityGrid.load(tmp_path / "older")
+    assert "loss_auc" not in older.matrices
+    np.testing.assert_allclose(older.matrices["loss_auc_t"], reference_grid.matrices["loss_auc_t"])
+
+
+def test_a_stored_point_without_a_new_metric_reads_with_it(spec, tmp_path):
+    import json
+    import sqlite3
+
+    from sklearn.metrics import f1_score
+
+    engine = Engine(list(spec.anchors[:2]), spec.task, settings=spec.settings, device="cpu")
+    store = ResultStore(tmp_path / "store.sqlite")
+    first = walk_path(engine, even_grid(3), store=store)
+    store.close()
+    # Rewrite every stored row as a store from before binary_f1 was registered would hold it.
+    with sqlite3.connect(tmp_path / "store.sqlite") as db:
+        for key, metrics in db.execute("SELECT key, metrics FROM points").fetchall():
+            old = {k: v for k, v in json.loads(metrics).items() if k != "binary_f1"}
+            db.execute("UPDATE points SET metrics = ? WHERE key = ?", (json.dumps(old), key))
+    old_store = ResultStore(tmp_path / "store.sqlite")
+    assert "binary_f1" not in old_store.get(first.points[0].key).metrics  # no task: as stored
+    again = walk_path(engine, even_grid(3), store=old_store)
+    assert again.computed == 0
+    for point, before in zip(again.points, first.points, strict=True):
+        predictions = old_store.get(point.key).predictions
+        expected = f1_score(spec.task.labels, predictions, pos_label=1, zero_division=0)
+        assert point.metrics["binary_f1"] == pytest.approx(expected, abs=1e-12)
+        assert point.metrics == pytest.approx(before.metrics)

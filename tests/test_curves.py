@@ -106,6 +106,8 @@ def test_learned_combination_beats_its_starting_midpoint(barrier_pair, tiny_task
 
 
 def test_curve_command(barrier_pair, tiny_csv, tmp_path, capsys):
+    import json
+
     from weightscape.cli.main import main
 
     a, b = barrier_pair
@@ -141,9 +143,27 @@ def test_curve_command(barrier_pair, tiny_csv, tmp_path, capsys):
         "curve-summary.json",
         "curve/control-1/model.safetensors",
         "curve/curve.json",
+        "path-line-test.json",
+        "path-curve-test.json",
+        "curve-table.md",
     ):
         assert (tmp_path / name).is_file(), name
     assert "highest loss" in capsys.readouterr().out
+    # Qin et al.'s Table 1: the best linear and curved points (t on dev) and the better endpoint
+    # on test, each row's test numbers those of the test walk at the chosen t.
+    rows = json.loads((tmp_path / "curve-table.json").read_text())
+    assert [r["method"].split(" (")[0] for r in rows] == [
+        "linear",
+        "curved",
+        "better endpoint on test",
+    ]
+    for row, stem in ((rows[0], "line"), (rows[1], "curve")):
+        walk = json.loads((tmp_path / f"path-{stem}-test.json").read_text())
+        at_t = next(p for p in walk["points"] if p["t"] == row["t"])
+        assert row["test"] == at_t["metrics"]
+    test_line = json.loads((tmp_path / "path-line-test.json").read_text())["endpoints"]
+    chosen = max(test_line, key=lambda name: test_line[name]["accuracy"])
+    assert rows[2]["test"] == test_line[chosen] and rows[2]["chosen_on"] == "test"
 
 
 def test_combine_command(barrier_pair, tiny_csv, tmp_path, capsys):
@@ -183,6 +203,7 @@ def test_combine_command(barrier_pair, tiny_csv, tmp_path, capsys):
     methods = [r["method"] for r in rows]
     assert methods[0].startswith("linear (best t") and methods[1].startswith("better endpoint")
     assert methods[2].startswith("learned layer-wise") and methods[3].startswith("learned matrix")
+    assert methods[1].startswith("better endpoint on test") and rows[1]["chosen_on"] == "test"
     assert (
         main(
             [

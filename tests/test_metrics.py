@@ -189,3 +189,59 @@ def test_convexity_gap_matches_brute_force():
                     expected = max(expected, values[k] - chord)
         assert convexity_gap(values) == pytest.approx(expected, abs=1e-12)
         assert math.isfinite(convexity_gap(values))
+
+
+# --- AUC units and binary F1 (issue 12) -------------------------------------------------------
+
+
+def test_auc_per_unit_distance_on_an_analytic_curve():
+    # f(t) = 4 t (1 - t) + 0.3 on n = 101 even points (h = 1/100); min 0.3 at both ends. The
+    # trapezoid rule on a parabola errs by exactly -(b - a) h^2 f'' / 12 = +8 h^2 / 12, so the
+    # area per unit t is 2/3 - 2 h^2 / 3. Measured in distance along a path of Euclidean length
+    # D = 3 (Juneja et al.'s spacing euc_dist / (n - 1)), the area is D times that.
+    h, distance = 0.01, 3.0
+    t = np.linspace(0.0, 1.0, 101)
+    values = 4 * t * (1 - t) + 0.3
+    per_t = 2 / 3 - 2 * h**2 / 3
+    assert weightscape.metrics.auc_t(values) == pytest.approx(per_t, rel=1e-12)
+    assert auc(values, length=distance) == pytest.approx(distance * per_t, rel=1e-12)
+    row = weightscape.metrics.get_curve_summary("auc")
+    assert row(values, length=distance) == pytest.approx(2 - 2e-4, rel=1e-12)
+    assert weightscape.metrics.get_curve_summary("auc_t")(values) == pytest.approx(per_t)
+
+
+def test_binary_f1_is_the_f1_of_label_one():
+    # labels (1, 1, 1, 0, 0, 0, 1, 0), predictions (1, 0, 1, 1, 0, 0, 0, 0):
+    # class 1: TP 2 (examples 0, 2), FP 1 (example 3), FN 2 (examples 1, 6): 4 / (4 + 1 + 2).
+    # (Class 0 would give TP 3, FP 2, FN 1: 6 / 9 = 2/3, a different number.)
+    from weightscape.metrics.classification import binary_f1
+
+    labels = np.array([1, 1, 1, 0, 0, 0, 1, 0])
+    predictions = np.array([1, 0, 1, 1, 0, 0, 0, 0])
+    losses = np.zeros(8, dtype=np.float32)
+    assert binary_f1(labels, predictions, losses, 2) == pytest.approx(4 / 7, abs=1e-15)
+    # No positive label and no positive prediction: 0 (scikit-learn's zero_division=0).
+    assert binary_f1(np.zeros(3, int), np.zeros(3, int), np.zeros(3), 2) == 0.0
+    assert weightscape.metrics.get_point_metric("binary_f1").higher_is_better
+    metrics = weightscape.metrics.classification_metrics(labels, predictions, losses, 2)
+    assert metrics["binary_f1"] == pytest.approx(4 / 7, abs=1e-15)
+    with pytest.raises(WeightscapeError, match="2-class task"):
+        binary_f1(labels, predictions, losses, 3)
+    assert "binary_f1" not in weightscape.metrics.classification_metrics(
+        labels, predictions, losses, 3
+    )
+
+
+def test_missing_metrics_are_filled_and_present_ones_kept():
+    # A stored point from before binary_f1 existed: its other numbers are kept as stored (even
+    # a deliberately odd loss of 9.0), and only the missing one is computed (here 4/7 as above).
+    from weightscape.metrics.classification import missing_metrics
+
+    labels = np.array([1, 1, 1, 0, 0, 0, 1, 0])
+    predictions = np.array([1, 0, 1, 1, 0, 0, 0, 0])
+    stored = {"loss": 9.0, "accuracy": 0.625, "macro_f1": 0.1, "mcc": 0.2}
+    filled = missing_metrics(stored, labels, predictions, np.zeros(8), 2)
+    assert list(filled) == ["loss", "accuracy", "macro_f1", "mcc", "binary_f1"]
+    assert {k: filled[k] for k in stored} == stored
+    assert filled["binary_f1"] == pytest.approx(4 / 7, abs=1e-15)
+    assert missing_metrics(stored, labels, predictions, np.zeros(8), 3) == stored

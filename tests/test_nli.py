@@ -225,8 +225,8 @@ def test_max_map_takes_the_largest_logit_of_each_group():
     assert MNLI_TO_HANS.apply(logits).tolist() == [[2.0, 3.0], [0.5, -1.0]]
 
 
-def test_sum_map_is_logsumexp_so_probabilities_add():
-    sum_map = get_label_map("mnli_to_hans_sum")
+def test_logsumexp_map_so_probabilities_add():
+    sum_map = get_label_map("mnli_to_hans_logsumexp")
     logits = torch.tensor([[2.0, 1.0, 3.0]], dtype=torch.float64)
     mapped = sum_map.apply(logits)
     assert mapped[0, 0].item() == 2.0
@@ -234,6 +234,48 @@ def test_sum_map_is_logsumexp_so_probabilities_add():
     probabilities = torch.softmax(logits, dim=1)[0]
     grouped = torch.softmax(mapped, dim=1)[0]
     assert torch.allclose(grouped, torch.stack([probabilities[0], probabilities[1:].sum()]))
+
+
+def test_logit_sum_map_adds_the_logits_as_junejas_pool_sum():
+    # Juneja et al.'s get_logits_converter(pool="sum"): non-entailment = neutral + contradiction
+    # logits, entailment kept. Logits (entailment, neutral, contradiction) = (2, 1, 3) -> (2, 4);
+    # the HANS loss of a non-entailing example is then -log(e^4 / (e^2 + e^4)) = log(1 + e^-2).
+    logit_sum = get_label_map("mnli_to_hans_logit_sum")
+    logits = torch.tensor([[2.0, 1.0, 3.0], [-0.5, 0.25, -2.0]], dtype=torch.float64)
+    assert logit_sum.apply(logits).tolist() == [[2.0, 4.0], [-0.5, -1.75]]
+    loss = -torch.log_softmax(logit_sum.apply(logits[:1]), dim=1)[0, 1].item()
+    assert math.isclose(loss, math.log(1 + math.exp(-2.0)), rel_tol=1e-12)
+
+
+def test_the_three_reductions_differ_where_hand_worked():
+    # (entailment, neutral, contradiction) = (1, 0.6, 0.6): max 0.6 < 1 -> entailment;
+    # logit_sum 1.2 > 1 -> non-entailment; logsumexp 0.6 + ln 2 = 1.293 > 1 -> non-entailment.
+    # Shift every logit by -2 (the model's probabilities do not change): (-1, -1.4, -1.4):
+    # max -1.4 < -1 -> entailment; logsumexp -1.4 + ln 2 = -0.707 > -1 -> non-entailment; but
+    # logit_sum -2.8 < -1 -> entailment: only the sum of logits depends on the offset.
+    logits = torch.tensor([[1.0, 0.6, 0.6], [-1.0, -1.4, -1.4]], dtype=torch.float64)
+    predicted = {
+        name: get_label_map(name).apply(logits).argmax(1).tolist()
+        for name in ("mnli_to_hans", "mnli_to_hans_logit_sum", "mnli_to_hans_logsumexp")
+    }
+    assert predicted == {
+        "mnli_to_hans": [0, 0],
+        "mnli_to_hans_logit_sum": [1, 0],
+        "mnli_to_hans_logsumexp": [1, 1],
+    }
+
+
+def test_the_retired_sum_names_fail_naming_their_replacements():
+    # 'mnli_to_hans_sum' computed logsumexp under a name that says "sum": never answer it with
+    # a different number; fail, naming both successors.
+    for call in (
+        lambda: get_label_map("mnli_to_hans_sum"),
+        lambda: LabelMap(groups=((0,), (1, 2)), names=("a", "b"), reduce="sum"),
+    ):
+        with pytest.raises(WeightscapeError, match="retired") as raised:
+            call()
+        assert "logsumexp" in str(raised.value) and "logit_sum" in str(raised.value)
+    assert "mnli_to_hans_sum" not in LABEL_MAPS
 
 
 def test_map_labels_collapses_gold_labels():
@@ -269,6 +311,56 @@ def test_apply_checks_the_logits_shape():
 
 def test_label_map_registry():
     assert get_label_map("mnli_to_hans") is MNLI_TO_HANS
-    assert set(LABEL_MAPS) == {"mnli_to_hans", "mnli_to_hans_sum"}
+    assert set(LABEL_MAPS) == {
+        "mnli_to_hans",
+        "mnli_to_hans_logit_sum",
+        "mnli_to_hans_logsumexp",
+    }
     with pytest.raises(WeightscapeError, match="Did you mean 'mnli_to_hans'"):
         get_label_map("mnli_to_han")
+
+
+def test_the_retired_map_is_refused_by_settings_and_study_flags():
+    from pydantic import ValidationError
+
+    from weightscape.evaluation.evaluator import EvalSettings
+    from weightscape.studies.grid import Config
+
+    with pytest.raises(WeightscapeError, match="mnli_to_hans_logit_sum"):
+        EvalSettings(label_map="mnli_to_hans_sum")
+    with pytest.raises(ValidationError, match="mnli_to_hans_logsumexp"):
+        Config(models="runs/*", label_map="mnli_to_hans_sum")
+    assert Config(models="runs/*", label_map="mnli_to_hans_logit_sum").eval_settings().label_map
+
+
+def test_logit_sum_map_through_the_engine_matches_the_sum_by_hand(tokenizer_dir, tmp_path):
+    # A 3-class tiny NLI classifier on 2-class HANS-like pairs with --label-map
+    # mnli_to_hans_logit_sum: each loss is the cross-entropy of (entailment, neutral +
+    # contradiction), computed here from the model's own logits with transformers.
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from conftest import save_tiny_model
+    from weightscape.data import subset
+    from weightscape.evaluation.engine import Engine
+    from weightscape.evaluation.evaluator import EvalSettings
+    from weightscape.models.checkpoint import Checkpoint
+
+    folder = save_tiny_model(tmp_path / "mnli", 7, tokenizer_dir, num_labels=3)
+    hans = subset(nli.generate_hans_like("lexical_overlap", 20, seed=1), 24, seed=0)
+    settings = EvalSettings(label_map="mnli_to_hans_logit_sum", batch_size=8)
+    engine = Engine([Checkpoint.from_path(folder)], hans, settings=settings, device="cpu")
+    result = engine.evaluate([1.0])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(folder), trust_remote_code=False
+    ).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir), trust_remote_code=False)
+    inputs = tokenizer(list(hans.text_a), list(hans.text_b), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits  # columns: entailment, neutral, contradiction
+    mapped = torch.stack([logits[:, 0], logits[:, 1] + logits[:, 2]], dim=1)
+    by_hand = torch.nn.functional.cross_entropy(
+        mapped, torch.as_tensor(np.array(hans.labels)), reduction="none"
+    )
+    np.testing.assert_allclose(result.losses, by_hand.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(result.predictions, mapped.argmax(1).numpy())
+    assert "binary_f1" in result.metrics  # HANS has 2 classes; positive = non-entailment

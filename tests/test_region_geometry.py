@@ -144,3 +144,15 @@ def test_centroid_row_and_bad_members():
         move_toward_point(np.eye(3), [0, 1], 3, [1.0])
     with pytest.raises(WeightscapeError, match="coincide"):
         move_toward_point(np.zeros((2, 2)), [0], 1, [1.0])
+
+
+def test_a_move_toward_the_origin_hand_case():
+    # x0 = (3, 1), x1 = (3, -1): centroid (3, 0), |c| = 3, each model 1 from it (D = 1).
+    gram = np.array([[10.0, 8.0], [8.0, 10.0]])  # raw inner products (about theta = 0)
+    rows = move_toward_zero(gram, [0, 1], [0.0, 1.0, 3.0])
+    # r D / |c| = 0, 1/3, 1: the centroid, (2, 0) one unit toward 0, and 0 itself.
+    np.testing.assert_allclose(rows, [[0.5, 0.5], [1 / 3, 1 / 3], [0.0, 0.0]], atol=1e-12)
+    x = np.array([[3.0, 1.0], [3.0, -1.0]])
+    np.testing.assert_allclose(rows @ x, [[3.0, 0.0], [2.0, 0.0], [0.0, 0.0]], atol=1e-12)
+    with pytest.raises(WeightscapeError, match="the centroid is 0"):
+        move_toward_zero(np.array([[1.0, -1.0], [-1.0, 1.0]]), [0, 1], [1.0])  # x1 = -x0

@@ -199,3 +199,122 @@ def test_tiny_bert_is_measured_and_restored(tiny_models):
     assert result["n_parameters"] < sum(p.numel() for p in model.parameters())
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, before[name]), name
+
+
+# --- how the ascent runs: train mode, summed accumulation, the named presets -----------------
+
+C = torch.tensor([1.0, -1.0, -1.0, -1.0], dtype=torch.float64)  # sign(W) but for w_2
+
+
+def mode_dependent_loss(model: Quadratic, scale: float) -> torch.Tensor:
+    """In train mode a linear loss sum c_i w_i (its ascent goes to the corner sign(c)); in eval
+    mode the quadratic 1/2 sum a_i w_i^2 (whose ascent goes to the corner sign(w))."""
+    if model.training:
+        return (C * model.w).sum()
+    return quadratic_loss(model, scale)
+
+
+def test_train_mode_ascends_the_train_mode_loss_and_measures_in_eval_mode():
+    # The linear train-mode gradient (lr 0.5 x |c_i| = 0.5) crosses the box (radius <= 0.04) in
+    # one step, so the ascent ends at w + sign(c) eps (|w| + 1); the maximum is then read in eval
+    # mode: 1/2 sum a_i (w_i + sign(c_i) eps (|w_i| + 1))^2 = 16.2606625 for these numbers.
+    eps = 1e-2
+    corner = W + torch.sign(C) * eps * (W.abs() + 1)
+    expected = float(0.5 * (A * corner**2).sum())
+    assert expected == pytest.approx(16.2606625)
+    model = Quadratic()
+    result = epsilon_sharpness(
+        model, mode_dependent_loss, [1.0], eps=eps, lr=0.5, steps=3, accumulation=1, mode="train"
+    )
+    assert result["loss"] == pytest.approx(15.875)  # f(x) in eval mode: the quadratic at W
+    assert result["max_loss"] == pytest.approx(expected, rel=1e-12)
+    assert result["mode"] == "train" and model.training  # a new module trains: restored
+    # In eval mode the same call climbs the quadratic itself, to its own corner.
+    evaluated = epsilon_sharpness(
+        Quadratic(), mode_dependent_loss, [1.0], eps=eps, lr=0.5, steps=20, accumulation=1
+    )
+    assert evaluated["max_loss"] == pytest.approx(quadratic_max(eps), rel=1e-6)
+
+
+@pytest.mark.parametrize(("accumulate", "factor"), [("mean", 2.0), ("sum", 4.0)])
+def test_summed_accumulation_takes_the_sum_of_the_batch_gradients(accumulate, factor):
+    # Batches scale the quadratic by 1 and 3: their gradients are a w and 3 a w, whose mean is
+    # 2 a w and sum 4 a w. One step of lr 0.01 inside a wide box (eps 10) moves w to
+    # w (1 + 0.01 factor a); f there is the mean over the batches, sum a w'^2.
+    model = Quadratic()
+    result = epsilon_sharpness(
+        model,
+        quadratic_loss,
+        [1.0, 3.0],
+        eps=10.0,
+        lr=0.01,
+        steps=1,
+        accumulation=2,
+        accumulate=accumulate,
+    )
+    moved = W * (1 + 0.01 * factor * A)
+    assert result["max_loss"] == pytest.approx(float((A * moved**2).sum()), rel=1e-12)
+    assert result["accumulate"] == accumulate
+
+
+def test_dropout_in_train_mode_is_seeded_and_leaves_the_global_generator_alone():
+    def dropout_loss(model, batch):
+        return torch.nn.functional.dropout(model.w, 0.5, model.training).sum() * batch
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    runs = [
+        epsilon_sharpness(
+            Quadratic(), dropout_loss, [1.0], eps=0.5, lr=0.1, steps=3, accumulation=1, mode=m
+        )["max_loss"]
+        for m in ("train", "train")
+    ]
+    assert runs[0] == runs[1]  # the same seed, the same masks
+    assert torch.equal(torch.rand(1), expected_next)  # the caller's random stream is untouched
+
+
+def test_unknown_mode_and_accumulation_are_named():
+    with pytest.raises(WeightscapeError, match="'mode' parameter of epsilon_sharpness must be"):
+        epsilon_sharpness(linear_model(), regression_loss, [(X, Y)], mode="training")
+    with pytest.raises(WeightscapeError, match=r"'accumulate' parameter .* mean, sum"):
+        epsilon_sharpness(linear_model(), regression_loss, [(X, Y)], accumulate="avg")
+
+
+def test_the_juneja_preset_is_the_papers_setting():
+    """Juneja et al., appendix F.4: eps 1e-5, SGD lr 8e-5, batch size 32, gradients accumulated
+    over 4 batches, 8192 updates, 32768 samples; their flatness_measure ascends after
+    model.train() and backpropagates each batch loss undivided (a sum)."""
+    from weightscape.analyses.sharpness import SHARPNESS_PRESETS, SharpnessSettings
+
+    assert SHARPNESS_PRESETS["juneja"] == SharpnessSettings(
+        steps=8192,
+        examples=32768,
+        batch_size=32,
+        eps=1e-5,
+        lr=8e-5,
+        accumulation=4,
+        mode="train",
+        accumulate="sum",
+    )
+    # weightscape's quick look is what the basins study did before the presets existed
+    assert SHARPNESS_PRESETS["quick"] == SharpnessSettings(
+        steps=0, examples=128, batch_size=None, mode="eval", accumulate="mean"
+    )
+
+
+def test_the_basins_config_resolves_presets_and_overrides():
+    import typing
+
+    from weightscape.analyses.sharpness import SHARPNESS_PRESETS
+    from weightscape.studies.basins import Config
+
+    choices = typing.get_args(Config.model_fields["sharpness_preset"].annotation)
+    assert set(choices) == set(SHARPNESS_PRESETS)
+    assert Config(grid="g").sharpness_settings().steps == 0  # off unless asked for
+    juneja = Config(grid="g", sharpness_preset="juneja").sharpness_settings()
+    assert (juneja.steps, juneja.examples, juneja.mode) == (8192, 32768, "train")
+    short = Config(
+        grid="g", sharpness_preset="juneja", sharpness_steps=2, sharpness_examples=16
+    ).sharpness_settings()
+    assert (short.steps, short.examples, short.batch_size, short.accumulate) == (2, 16, 32, "sum")

@@ -293,3 +293,32 @@ def test_help_imports_no_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_per_model_bases_give_hand_computed_cosines_and_distances(tmp_path):
+    """Two bases far apart; each model's task vector is planted about its own base."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    base_a, base_b = np.linspace(-1, 1, DIM), 5.0 + np.cos(np.arange(DIM))
+    e1, e2 = np.eye(DIM)[0], np.eye(DIM)[7]
+    planted = {"p": (base_a, e1), "q": (base_a, e2), "r": (base_b, 2 * e1), "s": (base_b, e2 - e1)}
+    models = [
+        save_model(tmp_path, n, b + v, {"base": "a" if b is base_a else "b"})
+        for n, (b, v) in planted.items()
+    ]
+    a, b = save_base(one, base_a), save_base(two, base_b)
+    similarity = task_vector_similarity(models, [a, a, b, b])
+    root2 = np.sqrt(2)
+    expected_cosine = [  # of e1, e2, 2 e1, e2 - e1
+        [1, 0, 1, -1 / root2],
+        [0, 1, 0, 1 / root2],
+        [1, 0, 1, -1 / root2],
+        [-1 / root2, 1 / root2, -1 / root2, 1],
+    ]
+    np.testing.assert_allclose(similarity.cosine, expected_cosine, atol=1e-6)
+    np.testing.assert_allclose(similarity.norms, [1, 1, 2, root2], atol=1e-6)
+    # |e1 - 2 e1| = 1: distances between task vectors, not between the models' weights.
+    assert similarity.euclidean[0, 2] == pytest.approx(1.0, abs=1e-6)
+    assert similarity.base == f"per model: {a.path}, {b.path}"
+    with pytest.raises(WeightscapeError, match=r"one per model \(4\)\. Got 2 instead"):
+        task_vector_similarity(models, [a, b])

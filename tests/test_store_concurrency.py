@@ -91,8 +91,7 @@ def test_two_runs_of_one_walk_on_one_store_share_the_work(tiny_models, tiny_csv,
     assert len(ResultStore(store)) == 41
     overlap = sum(computed) - 41
     print(f"\ntwo workers computed {computed} of 41 points: overlap {overlap}")
-    assert 0 <= overlap <= 2  # each point once, but for a claim race at the very start
-    assert min(computed) >= 10  # the work was shared, not done twice
+    assert overlap == 0  # each point computed once: a claimed point is read back, not redone
     metrics = [[p["metrics"] for p in walk["points"]] for walk in walks]
     assert metrics[0] == metrics[1]  # both read the same 41 results
 

@@ -45,8 +45,14 @@ def base(tiny_models) -> dict[str, torch.Tensor]:
 def full_run(tiny_models, tiny_task, tmp_path_factory):
     """One full finetuning run with intermediate saves: (config, out_dir, checkpoints)."""
     out = tmp_path_factory.mktemp("full")
-    config = _config(tiny_models, name="full-run", save_steps=(1, 2, 7))
+    config = _config(tiny_models, name="full-run", save_steps=(1, 2))
     return config, out, finetune(config, tiny_task, out)
+
+
+def test_save_steps_past_the_end_are_refused_not_dropped(tiny_models):
+    """A save step past the last step would save nothing: said, not silently ignored."""
+    with pytest.raises(ValidationError, match="steps 7 lie beyond the run's 3 steps"):
+        _config(tiny_models, name="full-run", save_steps=(1, 2, 7))
 
 
 def test_bitfit_trains_only_biases_and_the_head(tiny_models, tiny_task, base, tmp_path):
@@ -113,7 +119,7 @@ def test_data_seed_changes_the_checkpoint(full_run, tiny_task, tmp_path):
 
 def test_saves_at_each_save_step_and_the_last(full_run, tiny_task):
     config, out, checkpoints = full_run
-    # Save steps past the end (7) are dropped; the last step is always saved.
+    # The last step is always saved, beside the save steps.
     assert [c.name for c in checkpoints] == ["full-run@1", "full-run@2", "full-run"]
     for step, checkpoint in zip((1, 2, 3), checkpoints, strict=True):
         assert checkpoint.path == out / "full-run" / f"step-{step}"

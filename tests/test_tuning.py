@@ -241,3 +241,70 @@ def test_adapter_nonlinearities_are_the_modules_own():
 
     choices = typing.get_args(AdapterSpec.model_fields["nonlinearity"].annotation)
     assert set(choices) == set(NONLINEARITIES)
+
+
+def test_adapter_init_schemes_are_the_modules_own():
+    import typing
+
+    from weightscape.models.adapters import INIT_SCHEMES
+
+    choices = typing.get_args(AdapterSpec.model_fields["init"].annotation)
+    assert choices == INIT_SCHEMES and AdapterSpec().init == "zero-up"
+
+
+def _adapter_start(tiny_models, tiny_task, **overrides) -> dict[str, torch.Tensor]:
+    model, _ = initial_model(_config(tiny_models, "adapter", **overrides), tiny_task)
+    state = model.state_dict()
+    return {n: state[n].clone() for n in state if ".adapter." in n}
+
+
+def _projection(state: dict[str, torch.Tensor], part: str) -> torch.Tensor:
+    return torch.cat([t.flatten() for n, t in state.items() if n.endswith(part)])
+
+
+def test_gaussian_adapter_init_draws_both_projections_from_the_module_seed(tiny_models, tiny_task):
+    """Qin et al. (2022, App. C.1) draw every new module from N(0, std^2): two module seeds differ
+    in both projections. Expected std: the scheme's; the sample std of 4 adapters x 8 x 32 = 1024
+    draws per projection is within 10% of it (its standard error is about 2%)."""
+    gaussian = {"adapter_init": "gaussian", "adapter_init_std": 0.05}
+    first = _adapter_start(tiny_models, tiny_task, module_seed=1, **gaussian)
+    again = _adapter_start(tiny_models, tiny_task, module_seed=1, head_seed=3, **gaussian)
+    other = _adapter_start(tiny_models, tiny_task, module_seed=2, **gaussian)
+    for part in ("down.weight", "up.weight"):
+        drawn = _projection(first, part)
+        assert drawn.numel() == 4 * 8 * 32
+        assert abs(drawn.std().item() - 0.05) < 0.005 and abs(drawn.mean().item()) < 0.005
+        assert torch.equal(drawn, _projection(again, part))  # the module seed alone decides
+        assert not torch.equal(drawn, _projection(other, part))
+    for part in ("down.bias", "up.bias"):
+        assert not _projection(first, part).any()  # Qin's adapters have no bias: ours start at 0
+    # The default scheme: only the down-projection is drawn (std 1e-2), the up-projection is 0,
+    # so two module seeds share the up-projection.
+    zero_up = _adapter_start(tiny_models, tiny_task, module_seed=1)
+    zero_other = _adapter_start(tiny_models, tiny_task, module_seed=2)
+    assert not _projection(zero_up, "up.weight").any()
+    assert torch.equal(_projection(zero_up, "up.weight"), _projection(zero_other, "up.weight"))
+    assert abs(_projection(zero_up, "down.weight").std().item() - 1e-2) < 1e-3
+
+
+def test_gaussian_init_round_trips_through_the_sidecar(tmp_path):
+    spec = AdapterSpec(bottleneck=8, init="gaussian", init_std=2e-4)
+    write_tuning_spec(tmp_path, spec)
+    assert json.loads((tmp_path / SIDECAR).read_text()) == {
+        "method": "adapter",
+        "bottleneck": 8,
+        "nonlinearity": "gelu",
+        "init": "gaussian",
+        "init_std": 2e-4,
+    }
+    assert read_tuning_spec(tmp_path) == spec
+    write_tuning_spec(tmp_path, AdapterSpec(bottleneck=8))  # the default: earlier bytes
+    assert json.loads((tmp_path / SIDECAR).read_text()) == {
+        "method": "adapter",
+        "bottleneck": 8,
+        "nonlinearity": "gelu",
+    }
+    with pytest.raises(ValidationError):
+        AdapterSpec(init="uniform")
+    with pytest.raises(ValidationError):
+        AdapterSpec(init_std=0)

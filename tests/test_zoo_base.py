@@ -261,3 +261,73 @@ def test_finetune_tags_the_base_relative_to_the_zoo(tiny_models, tiny_task, tmp_
     assert resolve_base(zoo).path == tiny_models[0].resolve()
     builtin = FinetuneConfig(name="b", base="minilm")
     assert _tags(builtin, "d", tmp_path)["base"] == "minilm"
+
+
+# Models finetuned from different pretrained models (Gueta et al. App. B): each task vector
+# about its own base, only when asked for (--per-model-base); the default still refuses.
+
+
+@pytest.fixture(scope="module")
+def two_base_zoo(tmp_path_factory, tokenizer_dir):
+    """zoo.yaml over two tiny bases b1, b2 (different seeds): p1 = b1 + d1, p2 = b1 + 2 d1,
+    q1 = b2 + d2, q2 = b2 + d2 - d1 / 2, with |d1| = |d2| on disjoint tensors."""
+    root = tmp_path_factory.mktemp("two-bases") / "zoo"
+    bases = {"b1": save_tiny_model(root / "b1", 7, tokenizer_dir)}
+    bases["b2"] = save_tiny_model(root / "b2", 8, tokenizer_dir)
+    d1, d2 = _deltas()["m1"][QUERY], _deltas()["m2"][FFN]
+    plan = {
+        "p1": ("b1", {QUERY: d1}),
+        "p2": ("b1", {QUERY: 2 * d1}),
+        "q1": ("b2", {FFN: d2}),
+        "q2": ("b2", {FFN: d2, QUERY: -d1 / 2}),
+    }
+    entries = []
+    for name, (base, delta) in plan.items():
+        _perturbed(bases[base], root / name, delta)
+        entries.append({"name": name, "path": name, "tags": {"dataset": "x", "base": base}})
+    return _write_manifest(root / "zoo.yaml", entries), bases
+
+
+# By hand: cos(d1, 2 d1) = 1; d1 _|_ d2; q2 = d2 - d1/2 has length sqrt(1.25)|d1|, so
+# cos(q1, q2) = 1 / sqrt(1.25) = 2 / sqrt(5) and cos(p, q2) = -0.5 / sqrt(1.25) = -1 / sqrt(5).
+R5 = np.sqrt(5)
+TWO_BASE_COSINES = [
+    [1, 1, 0, -1 / R5],
+    [1, 1, 0, -1 / R5],
+    [0, 0, 1, 2 / R5],
+    [-1 / R5, -1 / R5, 2 / R5, 1],
+]
+
+
+def test_each_model_resolves_its_own_base(two_base_zoo, tiny_models):
+    from weightscape.models.zoo_base import resolve_model_bases
+
+    manifest, bases = two_base_zoo
+    resolved = resolve_model_bases(Zoo.from_manifest(manifest))
+    assert [b.path for b in resolved] == [bases[k].resolve() for k in ("b1", "b1", "b2", "b2")]
+    assert resolved[0] is resolved[1] and resolved[2] is not resolved[0]  # one per base
+    with pytest.raises(WeightscapeError, match="different bases"):  # the default still refuses
+        resolve_base(Zoo.from_manifest(manifest))
+    m0, m1, m2 = tiny_models
+    with pytest.raises(WeightscapeError, match=r"Models z1 have no 'base' tag"):
+        resolve_model_bases(_zoo([m1, m2], [str(m0), None]))
+
+
+def test_similarity_per_model_base_subtracts_each_models_base(two_base_zoo, tmp_path, capsys):
+    manifest, bases = two_base_zoo
+    out = tmp_path / "out"
+    argv = ["similarity", "--zoo", str(manifest), "--by", "base", "--out", str(out)]
+    assert main(argv) == 2  # one base for the whole zoo: refused, as before
+    assert "different bases" in capsys.readouterr().err
+    assert main([*argv, "--per-model-base", "--base", str(bases["b1"])]) == 2
+    assert "give one of --base, --per-model-base, not both" in capsys.readouterr().err
+    assert main([*argv, "--per-model-base"]) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "base: k=2, clustering accuracy 1.000" in printed  # clustered by base
+    assert "per model: " in printed and str(bases["b2"].resolve()) in printed
+    cosine = np.loadtxt(out / "cosine.csv", delimiter=",", skiprows=1, usecols=range(1, 5))
+    np.testing.assert_allclose(cosine, TWO_BASE_COSINES, atol=1e-6)
+    # About one base (b1) for all, b2 - b1 would dominate q1 and q2: near-parallel vectors.
+    models = list(Zoo.from_manifest(manifest))
+    wrong = task_vector_similarity(models, Checkpoint.from_path(bases["b1"]))
+    assert wrong.cosine[2, 3] > 0.99 > TWO_BASE_COSINES[2][3] + 0.05

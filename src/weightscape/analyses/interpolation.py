@@ -4,6 +4,10 @@ Qin et al. (2022) evaluate 26 points (t = k/25) along the line between two minim
 (2023) 10-11 points on 512 random examples, summarised by barrier height and convexity gap; Gueta
 et al. (2023) extrapolate past the endpoints. All of them are one call here: a path type gives the
 coefficient rows, the engine evaluates them through the store, the curve metrics summarise them.
+
+A walk also measures the Euclidean distance between its first and last anchor over the engine's
+parameter space: the AUC (``auc``) measures the path in that distance, as Juneja et al.'s code
+does, and ``auc_t`` measures it in t (``auc = auc_t * endpoint_distance``).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import Engine
 from weightscape.geometry import get_path
 from weightscape.metrics import CURVE_SUMMARIES, POINT_METRICS, point_metric_names
@@ -21,6 +26,12 @@ from weightscape.runtime.executor import evaluate_points
 from weightscape.runtime.store import ResultStore
 
 METRICS = point_metric_names()  # the point metrics registered at import, in result order
+AUC_UNIT = (
+    "auc: area above the curve's minimum with the path measured in Euclidean distance between "
+    "its first and last anchor over the parameter space (from 0 to endpoint_distance), as "
+    "Juneja et al.'s AreaUnderCurve; auc_t: the same area with the path measured in t (0 to 1); "
+    "auc = auc_t * endpoint_distance"
+)
 
 
 @dataclass
@@ -45,9 +56,27 @@ class PathWalk:
     endpoints: dict[str, dict[str, float]]
     summary: dict[str, Any] = field(default_factory=dict)
     computed: int = 0  # points evaluated by this walk (not found in the store or repeated)
+    # Euclidean distance between the first and last anchor over the parameter space (the length
+    # the AUC is measured in); None when unknown, and then the walk reports no `auc`.
+    endpoint_distance: float | None = None
+
+    def metric_names(self) -> tuple[str, ...]:
+        """The registered point metrics every point carries, in registry order (binary F1 only
+        on a 2-class task)."""
+        return tuple(name for name in POINT_METRICS if all(name in p.metrics for p in self.points))
 
     def curve(self, metric: str) -> np.ndarray:
-        """The values of ``metric`` along the path, in t order."""
+        """The values of ``metric`` along the path, in t order.
+
+        Raises:
+            WeightscapeError: For a metric the points do not carry (e.g. binary F1 on a task
+                that does not have 2 classes).
+        """
+        if any(metric not in p.metrics for p in self.points):
+            raise WeightscapeError(
+                f"The points of this walk on task '{self.task}' carry no metric '{metric}'. "
+                f"Available: {', '.join(self.metric_names())}."
+            )
         return np.array([p.metrics[metric] for p in self.points])
 
     def to_dict(self) -> dict[str, Any]:
@@ -59,6 +88,7 @@ class PathWalk:
             "endpoints": self.endpoints,
             "summary": self.summary,
             "computed": self.computed,
+            "endpoint_distance": self.endpoint_distance,
             "points": [vars(p) for p in self.points],
         }
 
@@ -96,9 +126,24 @@ def walk_path(
         points=points,
         endpoints=endpoints,
         computed=sum(not e.cached for e in evaluated),
+        endpoint_distance=endpoint_distance(engine),
     )
     walk.summary = summarise(ts, walk)
     return walk
+
+
+def endpoint_distance(engine: Engine) -> float:
+    """Euclidean distance between the engine's first and last anchor over its parameter space
+    (0 when they are one checkpoint); the length of a linear path between them. The tensors the
+    engine does not mix (the heads, under a probe) are left out."""
+    from weightscape.analyses.connectivity import anchor_distances
+
+    checkpoints = engine.anchors.checkpoints
+    first, last = checkpoints[0], checkpoints[-1]
+    if engine.anchors.hashes[0] == engine.anchors.hashes[-1]:
+        return 0.0
+    without_heads = engine.anchors.ignore is not None  # a probe replaces every head
+    return float(anchor_distances([first, last], engine.space, without_heads=without_heads)[0, 1])
 
 
 def unique_names(names: Sequence[str]) -> list[str]:
@@ -118,24 +163,41 @@ def unique_names(names: Sequence[str]) -> list[str]:
 def summarise(ts: np.ndarray, walk: PathWalk) -> dict[str, Any]:
     """Every curve summary of every point metric, on the evenly spaced part of [0, 1].
 
-    ``summary[metric][name]`` for each registered point metric and curve summary (barrier height,
-    convexity gap, AUC, best t, best value, ...), in the metric's declared direction: losses rise
-    on a barrier, accuracy drops. Points outside [0, 1] (extrapolation) are left out of the
-    summary; if the points inside do not form an evenly spaced grid with both ends the summary
-    says so instead of guessing.
+    ``summary[metric][name]`` for each point metric the points carry and each curve summary
+    (barrier height, convexity gap, AUC, best t, best value, ...), in the metric's declared
+    direction: losses rise on a barrier, accuracy drops. A summary that needs the path's length
+    (``auc``) gets ``walk.endpoint_distance``; when that is unknown it is left out (``auc_t``,
+    per unit t, is always there), and ``summary["auc_unit"]`` says which is which. Points outside
+    [0, 1] (extrapolation) are left out of the summary; if the points inside do not form an
+    evenly spaced grid with both ends the summary says so instead of guessing.
     """
     inside = (ts >= 0) & (ts <= 1)
     grid = ts[inside]
     if len(grid) < 2 or grid[0] != 0 or grid[-1] != 1 or not _even(grid):
         return {"note": "barrier metrics need evenly spaced t over [0, 1] with both ends"}
-    summary: dict[str, Any] = {"grid_points": len(grid)}
-    for metric in POINT_METRICS.values():
+    distance = walk.endpoint_distance
+    summary: dict[str, Any] = {
+        "grid_points": len(grid),
+        "endpoint_distance": distance,
+        "auc_unit": AUC_UNIT
+        if distance is not None
+        else "auc left out: the distance between the end points is unknown; auc_t is per unit t",
+    }
+    summaries = {
+        name: curve_summary
+        for name, curve_summary in CURVE_SUMMARIES.items()
+        if distance is not None or "length" not in curve_summary.needs
+    }
+    for name in walk.metric_names():
+        metric = POINT_METRICS[name]
         values = np.array(
-            [p.metrics[metric.name] for p, keep in zip(walk.points, inside, strict=True) if keep]
+            [p.metrics[name] for p, keep in zip(walk.points, inside, strict=True) if keep]
         )
-        summary[metric.name] = {
-            name: curve_summary(values, higher_is_better=metric.higher_is_better, ts=grid)
-            for name, curve_summary in CURVE_SUMMARIES.items()
+        summary[name] = {
+            summary_name: curve_summary(
+                values, higher_is_better=metric.higher_is_better, ts=grid, length=distance
+            )
+            for summary_name, curve_summary in summaries.items()
         }
     return summary
 

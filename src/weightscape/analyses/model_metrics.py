@@ -32,7 +32,8 @@ def evaluate_models(
     results = (executor or InProcessExecutor()).run(
         spec, np.eye(n), store, progress=progress, description=spec.task.name
     )
-    return {m: np.array([r.result.metrics[m] for r in results]) for m in METRICS}
+    names = point_metric_names(spec.task.num_labels)  # binary_f1 only on 2-class tasks
+    return {m: np.array([r.result.metrics[m] for r in results]) for m in names}
 
 
 def models_sharpness(
@@ -42,12 +43,17 @@ def models_sharpness(
     eps: float = 1e-5,
     lr: float = 8e-5,
     accumulation: int = 4,
+    mode: str = "eval",
+    accumulate: str = "mean",
     progress: bool = False,
 ) -> np.ndarray:
     """Keskar et al.'s epsilon-sharpness of every anchor on ``spec.task`` (one value each).
 
-    Juneja et al. use 8192 ascent steps on 32768 examples; on a CPU far fewer ``steps`` are
-    affordable, so report the setting with the numbers.
+    Juneja et al. use 8192 ascent steps on 32768 examples in train mode (the ``juneja`` entry of
+    :data:`~weightscape.analyses.sharpness.SHARPNESS_PRESETS`); on a CPU far fewer ``steps``
+    are affordable, so report the setting with the numbers. The batches are the evaluator's
+    (``spec.settings.batch_size`` examples each); ``mode`` and ``accumulate`` are as
+    :func:`~weightscape.analyses.sharpness.epsilon_sharpness`.
     """
     import torch
     from tqdm.auto import tqdm
@@ -75,6 +81,8 @@ def models_sharpness(
             lr=lr,
             accumulation=accumulation,
             params=engine.space,
+            mode=mode,
+            accumulate=accumulate,
         )
         out.append(result["sharpness"])
     return np.array(out)

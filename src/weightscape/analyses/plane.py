@@ -23,6 +23,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.geometry.planes import PlaneBasis, model_rows, plane_basis, plane_grid
 from weightscape.metrics import point_metric_names
+from weightscape.outputs import save_npz, write_text
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
@@ -79,9 +80,9 @@ class PlaneResult:
         arrays.update({"v": self.v, "gram": self.gram})
         arrays.update({f"surface_{k}": a for k, a in self.surfaces.items()})
         arrays.update({f"model_{k}": a for k, a in self.model_metrics.items()})
-        np.savez(folder / "plane.npz", **arrays)
+        save_npz(folder / "plane.npz", **arrays)
         meta = {"names": self.names, "stats": self.stats, "paths": self.paths, "task": self.task}
-        (folder / "plane.json").write_text(json.dumps(meta, indent=1, default=str))
+        write_text((folder / "plane.json"), json.dumps(meta, indent=1, default=str))
         return folder
 
     @classmethod
@@ -166,7 +167,8 @@ def evaluate_plane(
         spec, rows, store, progress=progress, description=f"plane {len(xs)}x{len(ys)}"
     )
     seconds = time.perf_counter() - start
-    values = {m: np.array([r.result.metrics[m] for r in results]) for m in METRICS}
+    names = point_metric_names(spec.task.num_labels)  # binary_f1 only on 2-class tasks
+    values = {m: np.array([r.result.metrics[m] for r in results]) for m in names}
     stats = {
         "resolution": [len(xs), len(ys)],
         "margin": margin,

@@ -9,8 +9,11 @@ Gueta et al. (2023, §5.2) at three granularities, all with the generalised loss
 - **general**: *In* are all models, *Ex* the pretrained model moved in random directions by the
   models' mean task-vector norm; a model's loss is its mean over every dataset.
 
-*In'* are points drawn uniformly from the convex hull of *In* (Dirichlet(1) weights). PB
-(:func:`weightscape.metrics.regions.pb`) compares In with Ex, In' with Ex and In' with In.
+*In'* are points drawn uniformly from the convex hull of *In* (Dirichlet(1) weights), as many
+as *In* has models ("we estimate it by sampling |In| models uniformly from the region they
+convey") unless a fixed ``hull_size`` is asked for. PB
+(:func:`weightscape.metrics.regions.pb`) compares In with Ex, In' with Ex and In' with In:
+``E 1{l(In_i) <= l(Ex_j)}``, a tie counting for In, as the paper writes it.
 """
 
 from __future__ import annotations
@@ -32,10 +35,18 @@ LEVELS = ("dataset", "family", "general")
 
 
 def region_comparisons(
-    study: RegionStudy, hull_size: int = 10, levels: Sequence[str] = LEVELS
+    study: RegionStudy, hull_size: int | None = None, levels: Sequence[str] = LEVELS
 ) -> list[dict[str, Any]]:
-    """PB and loss distributions of every group at every level (one row per group)."""
-    hull_size = check_int(hull_size, "hull_size", "region_comparisons", 1)
+    """PB and loss distributions of every group at every level (one row per group).
+
+    Args:
+        study: The region study.
+        hull_size: In' samples per group; None: as many as the group has models (|In|, the
+            paper's choice).
+        levels: Which of ``dataset``, ``family``, ``general`` to compare.
+    """
+    if hull_size is not None:
+        hull_size = check_int(hull_size, "hull_size", "region_comparisons", 1)
     rows = []
     if "dataset" in levels:
         for group, members in study.groups.items():
@@ -73,13 +84,15 @@ def compare_groups(
     members: Sequence[int],
     exterior: Sequence[int],
     targets: Sequence[str],
-    hull_size: int,
+    hull_size: int | None = None,
 ) -> dict[str, Any]:
-    """PB of In vs Ex, In' vs Ex, In' vs In for one group, losses averaged over ``targets``."""
+    """PB of In vs Ex, In' vs Ex, In' vs In for one group, losses averaged over ``targets``
+    (``hull_size`` None: |In| hull samples)."""
     inside = study.one_hot(members)
     outside = study.one_hot(exterior)
+    size = len(members) if hull_size is None else hull_size
     hull = (
-        study.embed(members, hull_samples(len(members), hull_size, seed=_seed(study, members)))
+        study.embed(members, hull_samples(len(members), size, seed=_seed(study, members)))
         if len(members) > 1
         else inside
     )

@@ -9,11 +9,15 @@ matrix of all anchors' task vectors, and one engine spec per target task. Every 
 comparison (a model, a hull sample, an extrapolated or moved point) is a coefficient row over
 that one anchor list, evaluated through the executor and the store, so a model's loss on a
 target is computed once and reused by every group, level and curve that needs it.
+
+:meth:`RegionStudy.plan` runs the same comparisons without evaluating anything and counts the
+distinct points they ask for (by their store keys), so the cost of a protocol is known before
+the first forward pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,13 +30,15 @@ from weightscape.data import Task, load_task, split, subset
 from weightscape.errors import WeightscapeError, unknown_name_error
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.evaluation.evaluator import EvalSettings
+from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.probe import Probe, ProbeSettings
+from weightscape.evaluation.result import PointResult
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
-from weightscape.runtime.executor import Executor, InProcessExecutor
+from weightscape.runtime.executor import Evaluated, Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
-__all__ = ["METRICS", "RegionStudy", "RegionTarget", "load_targets"]
+__all__ = ["METRICS", "PointPlan", "RegionStudy", "RegionTarget", "load_targets"]
 
 METRICS = ("loss", "accuracy")
 
@@ -114,6 +120,7 @@ class RegionStudy:
         self._anchors: list[Checkpoint] | None = None
         self._model_gram: np.ndarray | None = None
         self._gram: np.ndarray | None = None
+        self._raw_gram: np.ndarray | None = None
 
     def _groups(self, tag: str) -> dict[str, list[int]]:
         groups: dict[str, list[int]] = {}
@@ -171,6 +178,13 @@ class RegionStudy:
             self._gram = gram_matrix(self.anchors, self.space, base=pretrained)
         return self._gram
 
+    def raw_gram(self) -> np.ndarray:
+        """Gram matrix of the models' raw weights (about the zero vector of weight space), over
+        the same tensors as :meth:`gram`: the lengths of a move toward theta = 0."""
+        if self._raw_gram is None:
+            self._raw_gram = gram_matrix(self.models, self.space)
+        return self._raw_gram
+
     def one_hot(self, indices: Sequence[int]) -> np.ndarray:
         """Rows that are the anchors ``indices`` themselves."""
         return np.eye(len(self.anchors))[list(indices)]
@@ -210,3 +224,76 @@ class RegionStudy:
         """Metric -> (len(targets), n_rows) values of every row on each target."""
         per_target = [self.evaluate(t, rows) for t in targets]
         return {m: np.stack([values[m] for values in per_target]) for m in METRICS}
+
+    def plan(self, work: Callable[[], object]) -> PointPlan:
+        """Run ``work`` (comparisons of this study) with nothing evaluated, and count its points.
+
+        Every row ``work`` asks for is keyed as the executor keys it, and answered with zeros,
+        so the count is exactly what running ``work`` would compute: distinct keys not yet in
+        the store (without a store, distinct keys per call). The derived anchors are written
+        and the Gram matrices read (no forward pass).
+        """
+        recorder = _Recorder()
+        executor, self.executor = self.executor, recorder
+        try:
+            work()
+        finally:
+            self.executor = executor
+        return recorder.plan(self.store)
+
+
+@dataclass(frozen=True)
+class PointPlan:
+    """What a region protocol evaluates: rows asked for, distinct points, and how many of
+    those the store already holds; ``to_evaluate`` is the cost (forward passes and probes)."""
+
+    requested: int
+    distinct: int
+    stored: int
+    by_target: dict[str, int]
+
+    @property
+    def to_evaluate(self) -> int:
+        return self.distinct - self.stored
+
+
+_NOTHING = PointResult(
+    metrics=dict.fromkeys(METRICS, 0.0),
+    predictions=np.zeros(0, dtype=np.int64),
+    p_true=np.zeros(0),
+    losses=np.zeros(0),
+)
+
+
+class _Recorder:
+    """An executor that evaluates nothing: it keys each row and answers zeros."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self._makers: dict[EngineSpec, object] = {}
+
+    def run(self, spec, rows, store=None, *, progress=False, description="points"):
+        maker = self._makers.get(spec)
+        if maker is None:
+            maker = self._makers[spec] = spec.key_maker()
+        keys = [spec_key(maker.spec(row)) for row in rows]
+        self.calls.append((description, keys))
+        return [Evaluated(_NOTHING, True, key) for key in keys]
+
+    def plan(self, store: ResultStore | None) -> PointPlan:
+        requested = sum(len(keys) for _, keys in self.calls)
+        if store is None:  # the executor only skips rows repeated within one call
+            distinct = sum(len(set(keys)) for _, keys in self.calls)
+            return PointPlan(requested, distinct, 0, self._by_target(per_call=True))
+        unique = dict.fromkeys(key for _, keys in self.calls for key in keys)
+        stored = sum(key in store for key in unique)
+        return PointPlan(requested, len(unique), stored, self._by_target(per_call=False))
+
+    def _by_target(self, per_call: bool) -> dict[str, int]:
+        counts: dict[str, set | int] = {}
+        for target, keys in self.calls:
+            if per_call:
+                counts[target] = counts.get(target, 0) + len(set(keys))
+            else:
+                counts.setdefault(target, set()).update(keys)
+        return {t: c if isinstance(c, int) else len(c) for t, c in sorted(counts.items())}

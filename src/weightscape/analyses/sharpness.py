@@ -11,6 +11,16 @@ increase the loss, each followed by clamping the weights back into the box. The 
 Juneja et al.'s: eps = 1e-5, learning rate 8e-5, gradients accumulated over 4 batches, 8192
 updates, i.e. 32768 forward-backward passes. That is hours for a BERT on a CPU; pass fewer
 ``steps`` for a quick look and report the setting with the number.
+
+Two named settings (:data:`SHARPNESS_PRESETS`) serve the basins study: ``quick``, weightscape's
+short look (eval mode, 128 examples, the number of steps given), and ``juneja``, the paper's
+setting as their released code runs it (``misc/measure_flatness.py`` with
+``constellations/simplexes/orig_utils.py:flatness_measure``): dropout on during the ascent
+(``model.train()``; the loss before and after is measured in eval mode), the gradients of the
+accumulated batches summed rather than averaged, batches of 32, 8192 updates of 4 batches on
+32768 examples, lr 8e-5, eps 1e-5. Their code's box ``eps (x + 1)`` (no absolute value, so a
+weight near -1 cannot move at all) is a bug that is not copied: the box here is always Keskar's
+``eps (|x| + 1)``.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,9 +38,42 @@ import torch
 from weightscape.errors import WeightscapeError
 from weightscape.models.space import ParameterSpace
 
-__all__ = ["epsilon_sharpness"]
+__all__ = ["SHARPNESS_PRESETS", "SharpnessSettings", "epsilon_sharpness"]
 
 LossFn = Callable[[torch.nn.Module, Any], torch.Tensor]
+MODES = ("eval", "train")
+ACCUMULATE = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class SharpnessSettings:
+    """How epsilon-sharpness is measured for each model of a zoo.
+
+    Attributes:
+        steps: Projected ascent updates (0: not measured).
+        examples: Random examples of the task the ascent and the losses use.
+        batch_size: Examples per batch; None: the evaluation batch size.
+        eps, lr, accumulation, mode, accumulate: As :func:`epsilon_sharpness`.
+    """
+
+    steps: int
+    examples: int
+    batch_size: int | None = None
+    eps: float = 1e-5
+    lr: float = 8e-5
+    accumulation: int = 4
+    mode: str = "eval"
+    accumulate: str = "mean"
+
+
+SHARPNESS_PRESETS: dict[str, SharpnessSettings] = {
+    # weightscape's short look: no dropout, a small sample, steps given by the user
+    "quick": SharpnessSettings(steps=0, examples=128),
+    # Juneja et al. (appendix F.4) as their released code runs it
+    "juneja": SharpnessSettings(
+        steps=8192, examples=32768, batch_size=32, mode="train", accumulate="sum"
+    ),
+}
 
 
 def epsilon_sharpness(
@@ -42,16 +86,20 @@ def epsilon_sharpness(
     lr: float = 8e-5,
     accumulation: int = 4,
     params: ParameterSpace | Sequence[str] | None = None,
-) -> dict[str, float | int]:
+    mode: str = "eval",
+    accumulate: str = "mean",
+    seed: int = 0,
+) -> dict[str, float | int | str]:
     """Keskar et al.'s epsilon-sharpness of ``model``'s loss over ``batches``.
 
     ``f`` is the mean of ``loss_fn(model, batch)`` over all batches (use equal-size batches for
     the mean over examples), measured in eval mode (no dropout). The ascent starts at ``z = 0``
-    and cycles through the batches, ``accumulation`` per update; the maximum is ``f`` at the
-    final point (or ``f(x)`` if that is higher). At an exact stationary point where every batch
-    gradient is zero the ascent cannot move; minibatch noise normally moves it. The model's
-    weights, ``requires_grad`` flags, gradients and train/eval mode are restored afterwards, even
-    on error.
+    and cycles through the batches, ``accumulation`` per update, in ``mode``; the maximum is
+    ``f`` at the final point (or ``f(x)`` if that is higher: the box holds ``z = 0``). At an
+    exact stationary point where every batch gradient is zero the ascent cannot move; minibatch
+    noise normally moves it. The model's weights, ``requires_grad`` flags, gradients and
+    train/eval mode are restored afterwards, even on error, and the global torch random state
+    too (dropout in train mode draws from a generator seeded with ``seed``).
 
     Args:
         model: The model at its minimum ``x``.
@@ -62,9 +110,16 @@ def epsilon_sharpness(
         lr: SGD learning rate of the ascent, a finite number > 0.
         accumulation: Batches whose gradients make one update, an int >= 1.
         params: Parameters that move: names, a :class:`ParameterSpace`, or ``None`` for all.
+        mode: ``"eval"`` (no dropout during the ascent) or ``"train"`` (dropout on, as Juneja
+            et al.'s code ascends).
+        accumulate: How the ``accumulation`` batch gradients make one update: ``"mean"`` (their
+            average) or ``"sum"`` (their sum, as Juneja et al.'s code: each batch loss is
+            backpropagated undivided, so the step is ``accumulation`` times larger).
+        seed: Seed of the random state during the ascent (dropout masks in train mode).
 
     Returns:
-        ``{"sharpness", "loss", "max_loss", "steps", "eps", "n_parameters"}``.
+        ``{"sharpness", "loss", "max_loss", "steps", "eps", "n_parameters", "mode",
+        "accumulate"}``.
 
     >>> model = torch.nn.Linear(1, 1, bias=False)
     >>> _ = torch.nn.init.constant_(model.weight, 2.0)
@@ -75,6 +130,8 @@ def epsilon_sharpness(
     """
     batches = list(batches)
     _check_settings(batches, eps, steps, lr, accumulation)
+    _check_choice(mode, "mode", MODES)
+    _check_choice(accumulate, "accumulate", ACCUMULATE)
     chosen = _select(model, params)
     original = {name: p.detach().clone() for name, p in chosen.items()}
     saved_state = _save_state(model)
@@ -83,7 +140,12 @@ def epsilon_sharpness(
         for p in model.parameters():
             p.requires_grad_(False)
         loss = _mean_loss(model, loss_fn, batches)
-        _ascend(model, loss_fn, batches, chosen, original, eps, steps, lr, accumulation)
+        model.train(mode == "train")
+        scale = 1.0 / accumulation if accumulate == "mean" else 1.0
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            _ascend(model, loss_fn, batches, chosen, original, eps, steps, lr, accumulation, scale)
+        model.eval()
         max_loss = max(loss, _mean_loss(model, loss_fn, batches))
     finally:
         with torch.no_grad():
@@ -97,6 +159,8 @@ def epsilon_sharpness(
         "steps": steps,
         "eps": float(eps),
         "n_parameters": sum(p.numel() for p in chosen.values()),
+        "mode": mode,
+        "accumulate": accumulate,
     }
 
 
@@ -110,8 +174,10 @@ def _ascend(
     steps: int,
     lr: float,
     accumulation: int,
+    scale: float,
 ) -> None:
-    """Projected SGD ascent of the loss inside the box around ``original``."""
+    """Projected SGD ascent of the loss inside the box around ``original``; each batch loss is
+    multiplied by ``scale`` (1/accumulation for the mean of the batch gradients, 1 for the sum)."""
     bounds = {}
     for name, x in original.items():
         radius = eps * (x.abs() + 1.0)
@@ -123,7 +189,7 @@ def _ascend(
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         for batch in itertools.islice(stream, accumulation):
-            (loss_fn(model, batch) / accumulation).backward()
+            (loss_fn(model, batch) * scale).backward()
         optimizer.step()
         with torch.no_grad():
             for name, p in chosen.items():
@@ -186,6 +252,14 @@ def _check_settings(
                 f"The '{name}' parameter of epsilon_sharpness must be an int >= {minimum}. "
                 f"Got {value!r} instead."
             )
+
+
+def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise WeightscapeError(
+            f"The '{name}' parameter of epsilon_sharpness must be one of {', '.join(choices)}. "
+            f"Got {value!r} instead."
+        )
 
 
 _State = tuple[list[bool], list[tuple[bool, Any]]]

@@ -7,6 +7,10 @@ clusters by clustering accuracy and per-group F1; t-SNE shows the regions. Model
 the same data cluster together, models of the same task more loosely, and data size does not
 decide the clusters (App. C, Fig. 8).
 
+Models finetuned from different pretrained models (App. B) can each be measured from their own
+base (``base`` given per model): ``<w_i - b_i, w_j - b_j>``; clustering against the zoo's
+``base`` tag then asks whether the task vectors themselves still tell the bases apart.
+
 Everything follows from one N x N Gram matrix of task vectors, streamed tensor by tensor
 (:func:`~weightscape.analyses.weight_stats.gram_matrix`), so memory stays at a few tensors
 whatever the zoo's size: cosines, Euclidean distances, norms, and the PCA of the task vectors
@@ -91,8 +95,10 @@ class Similarity:
     Attributes:
         names: Model names, in matrix order.
         tags: Each model's zoo tags.
-        gram: (N, N) inner products ``<w_i - b, w_j - b>`` of the task vectors.
-        base: Name or path of the base ``b`` the task vectors start from.
+        gram: (N, N) inner products ``<w_i - b, w_j - b>`` of the task vectors (per-model bases:
+            ``<w_i - b_i, w_j - b_j>``).
+        base: Path of the base ``b`` the task vectors start from (per-model bases: ``per model:``
+            and their paths).
         space: The parameter space the vectors span (:meth:`ParameterSpace.spec`).
         clusterings: Tag -> the clusters scored against it.
         embeddings: ``tsne`` / ``pca`` -> (N, 2) coordinates of the models.
@@ -181,7 +187,7 @@ class Similarity:
 
 def task_vector_similarity(
     models: Sequence[Checkpoint],
-    base: Checkpoint,
+    base: Checkpoint | Sequence[Checkpoint],
     space: ParameterSpace | None = None,
     chunk_rows: int | None = None,
 ) -> Similarity:
@@ -190,7 +196,9 @@ def task_vector_similarity(
     Args:
         models: N >= 2 finetuned checkpoints of one architecture.
         base: The pretrained checkpoint they were finetuned from; it may be a bare encoder whose
-            tensor names lack the task model's prefix (``bert.``) and that has no head.
+            tensor names lack the task model's prefix (``bert.``) and that has no head. Or one
+            base per model (each model's own, e.g. from
+            :func:`~weightscape.models.zoo_base.resolve_model_bases`): ``w_i - b_i``.
         space: Tensors that take part; default ``no-head``, since models finetuned on different
             datasets have heads of different shapes (and a new head has no pretrained origin).
         chunk_rows: Rows read per tensor per step; see :func:`gram_matrix`.
@@ -205,11 +213,15 @@ def task_vector_similarity(
         )
     space = space or ParameterSpace(preset="no-head")
     gram = gram_matrix(models, space, base, chunk_rows=chunk_rows, skip_missing_in_base=True)
+    if isinstance(base, Checkpoint):
+        described = str(base.path)
+    else:
+        described = "per model: " + ", ".join(dict.fromkeys(str(b.path) for b in base))
     return Similarity(
         names=[m.name for m in models],
         tags=[dict(m.tags) for m in models],
         gram=gram,
-        base=str(base.path),
+        base=described,
         space=space.spec(),
     )
 
@@ -344,7 +356,7 @@ def pca_embedding(gram: ArrayLike, n_components: int = 2) -> np.ndarray:
 
 def analyse_similarity(
     models: Sequence[Checkpoint],
-    base: Checkpoint,
+    base: Checkpoint | Sequence[Checkpoint],
     space: ParameterSpace | None = None,
     by: Sequence[str] = ("dataset",),
     k: int | None = None,
@@ -357,7 +369,7 @@ def analyse_similarity(
 
     Args:
         models: The zoo's finetuned checkpoints, with tags.
-        base: The pretrained checkpoint they started from.
+        base: The pretrained checkpoint they started from, or each model's own.
         space: Tensors that take part; default ``no-head``.
         by: Tags to score the clusters against (one clustering per tag).
         k: Number of clusters for every tag; by default each tag's number of distinct values.

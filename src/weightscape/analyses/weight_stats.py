@@ -13,7 +13,7 @@ accumulated in float64, so bf16 and fp32 checkpoints give the same Gram matrix u
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ CHUNK_BYTES = 64 * 2**20  # float64 bytes of one N x rows block
 def gram_matrix(
     checkpoints: Iterable[Checkpoint],
     space: ParameterSpace | None = None,
-    base: Checkpoint | None = None,
+    base: Checkpoint | Sequence[Checkpoint] | None = None,
     chunk_rows: int | None = None,
     skip_missing_in_base: bool = False,
 ) -> np.ndarray:
@@ -54,7 +54,9 @@ def gram_matrix(
         checkpoints: N checkpoints of one architecture (a :class:`~weightscape.models.zoo.Zoo`
             works).
         space: Which tensors take part; all of them by default.
-        base: Checkpoint subtracted from each model; ``None`` for raw weights.
+        base: Checkpoint subtracted from each model; one checkpoint per model to subtract each
+            model's own base (models finetuned from different pretrained models:
+            ``<w_i - b_i, w_j - b_j>``); ``None`` for raw weights.
         chunk_rows: Rows of each tensor read per step; ``None`` sizes chunks to ~64 MiB.
         skip_missing_in_base: Leave out tensors the base lacks (a task model's new head) instead
             of raising; base names may also lack the task model's prefix (``bert.``).
@@ -85,13 +87,36 @@ def gram_matrix(
             f"Got {chunk_rows!r} instead."
         )
     readers = [TensorReader(c) for c in models]
-    offset = _BaseView(TensorReader(base), skip_missing_in_base) if base is not None else None
-    names = _shared_names(readers, offset, space or ParameterSpace())
+    offsets = _base_rows(base, len(models), skip_missing_in_base)
+    names = _shared_names(readers, [view for view, _ in offsets], space or ParameterSpace())
     gram = torch.zeros(len(readers), len(readers), dtype=torch.float64)
     for name in names:
-        for block in _row_blocks(readers, name, offset, chunk_rows):
+        for block in _row_blocks(readers, name, offsets, chunk_rows):
             gram += block @ block.T
     return gram.numpy()
+
+
+def _base_rows(
+    base: Checkpoint | Sequence[Checkpoint] | None, n: int, skip_missing: bool
+) -> list[tuple[_BaseView, list[int]]]:
+    """Each distinct base (read once) with the rows (models) it is subtracted from."""
+    if base is None:
+        return []
+    if isinstance(base, Checkpoint):
+        return [(_BaseView(TensorReader(base), skip_missing), list(range(n)))]
+    bases = list(base)
+    if len(bases) != n:
+        raise WeightscapeError(
+            f"The 'base' parameter of gram_matrix must be one checkpoint or one per model ({n}). "
+            f"Got {len(bases)} instead."
+        )
+    rows: dict[str, tuple[_BaseView, list[int]]] = {}
+    for i, checkpoint in enumerate(bases):
+        key = str(checkpoint.path.resolve())
+        if key not in rows:
+            rows[key] = (_BaseView(TensorReader(checkpoint), skip_missing), [])
+        rows[key][1].append(i)
+    return list(rows.values())
 
 
 class _BaseView:
@@ -131,12 +156,12 @@ def base_view(base: Checkpoint, skip_missing: bool = True) -> _BaseView:
 
 
 def _shared_names(
-    readers: list[TensorReader], base: _BaseView | None, space: ParameterSpace
+    readers: list[TensorReader], bases: list[_BaseView], space: ParameterSpace
 ) -> list[str]:
     """Floating-point tensor names selected from the first model, checked in all the others."""
     first = readers[0]
     names = [n for n in space.select(first.keys()) if first.is_floating_point(n)]
-    if base is not None and base.skip_missing:
+    for base in (b for b in bases if b.skip_missing):
         selected, names = names, [n for n in names if n in base]
         if selected and not names:  # the wrong base: task vectors would be silently empty
             raise WeightscapeError(
@@ -145,7 +170,7 @@ def _shared_names(
                 "pretrained model these were finetuned from? Give the right --base or fix the "
                 "zoo's 'base'."
             )
-    for reader in [*readers[1:], *([base] if base else [])]:
+    for reader in [*readers[1:], *bases]:
         missing = [n for n in names if n not in reader]
         shapes = [n for n in names if n in reader and reader.shape(n) != first.shape(n)]
         if missing or shapes:
@@ -159,10 +184,13 @@ def _shared_names(
 
 
 def _row_blocks(
-    readers: list[TensorReader], name: str, base: _BaseView | None, chunk_rows: int | None
+    readers: list[TensorReader],
+    name: str,
+    bases: list[tuple[_BaseView, list[int]]],
+    chunk_rows: int | None,
 ) -> Iterator[torch.Tensor]:
-    """N x (rows * row length) float64 blocks of tensor ``name`` minus the base, chunk by chunk,
-    each read straight from disk (only the block being worked on is ever in memory)."""
+    """N x (rows * row length) float64 blocks of tensor ``name`` minus each model's base, chunk
+    by chunk, each read straight from disk (only the block being worked on is ever in memory)."""
     shape = readers[0].shape(name)
     n_rows = shape[0] if shape else 1
     row_length = int(np.prod(shape[1:])) if shape else 1
@@ -172,8 +200,12 @@ def _row_blocks(
         block = torch.empty(len(readers), (stop - start) * row_length, dtype=torch.float64)
         for i, reader in enumerate(readers):
             block[i].copy_(reader.read_rows(name, start, stop).reshape(-1))
-        if base is not None:
-            block -= base.read_rows(name, start, stop).reshape(-1).to(torch.float64)
+        for base, rows in bases:
+            offset = base.read_rows(name, start, stop).reshape(-1).to(torch.float64)
+            if len(rows) == len(readers):
+                block -= offset  # one base for every model: no indexed copy
+            else:
+                block[rows] -= offset
         yield block
 
 

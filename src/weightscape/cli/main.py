@@ -69,6 +69,7 @@ def run_command(command, args: argparse.Namespace) -> list[str]:
 
     from weightscape.cli.flags import flag_names, problems, raw_values
     from weightscape.errors import WeightscapeError
+    from weightscape.outputs import writing
 
     module = command.module()
     try:
@@ -76,7 +77,9 @@ def run_command(command, args: argparse.Namespace) -> list[str]:
     except ValidationError as err:
         lines = problems(err, flag_names(module.Config))
         raise WeightscapeError("\n  ".join(["invalid options:", *lines])) from None
-    return command.renderer()(module.run(config), config)
+    # A folder a command is writing says so until the command finishes (a killed run's is marked).
+    with writing(getattr(config, "out", None), " ".join(["weightscape", *sys.argv[1:]])):
+        return command.renderer()(module.run(config), config)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,20 @@ COMMANDS: tuple[Command, ...] = (
         "weightscape.report.demo:render_demo",
     ),
     Command(
+        "mean-path",
+        "walk the line of several pairs (one per seed) on one grid and average the curves, "
+        "with a std or min-max band (Qin et al. 2022)",
+        "weightscape.studies.mean_path",
+        "weightscape.report.mean_path_report:render_mean_path",
+    ),
+    Command(
+        "run-distance",
+        "Euclidean distance between two runs at every saved step, per weight and per neuron "
+        "(Qin et al. 2022, Fig. 12)",
+        "weightscape.studies.run_distance",
+        "weightscape.report.run_distance_report:render_run_distance",
+    ),
+    Command(
         "curve",
         "fit a low-loss curve between two checkpoints and compare it with the line",
         "weightscape.studies.curve",

@@ -204,8 +204,8 @@ class Engine:
 
 
 def _check_vocabulary(evaluator, model, tok_dir, reference: Checkpoint) -> None:
-    """Refuse a tokenizer whose ids the model has no embedding for (another word -> id map):
-    the forward pass would index past the embedding table."""
+    """Refuse inputs the model cannot read, before any point: token ids past its embedding
+    table (another tokenizer's word -> id map), or sequences longer than its position table."""
     batches = [*evaluator.batches, *getattr(evaluator, "train_batches", [])]
     largest = max(int(inputs["input_ids"].max()) for _, inputs in batches)
     rows = model.get_input_embeddings().num_embeddings
@@ -215,6 +215,30 @@ def _check_vocabulary(evaluator, model, tok_dir, reference: Checkpoint) -> None:
             f"'{reference.name}' has embeddings for {rows} ids only: it is not this model's "
             "tokenizer. Give the tokenizer the model was trained with (--tokenizer)."
         )
+    longest = max(int(inputs["input_ids"].shape[1]) for _, inputs in batches)
+    positions = usable_positions(model.config)
+    if positions is not None and longest > positions:
+        raise WeightscapeError(
+            f"Inputs reach {longest} tokens (--max-length {evaluator.settings.max_length}), but "
+            f"checkpoint '{reference.name}' has positions for {positions}. Give --max-length "
+            f"{positions} or less."
+        )
+
+
+def usable_positions(config) -> int | None:
+    """How many tokens a model's position table reads (None: no learned absolute positions).
+
+    RoBERTa-style models number positions from ``padding_idx + 1``, so two of their 514 rows
+    are never a position.
+    """
+    if getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return None
+    table = getattr(config, "max_position_embeddings", None)
+    if not isinstance(table, int):
+        return None
+    if config.model_type in ("roberta", "xlm-roberta", "camembert", "longformer"):
+        return table - (config.pad_token_id or 0) - 1
+    return table
 
 
 def tokenizer_dir(checkpoint: Checkpoint) -> Path:

@@ -71,6 +71,11 @@ def load_tokenizer(path: str | Path):
 
     from weightscape.models.architecture import raise_if_remote_code
 
+    if not Path(path).is_dir():
+        raise WeightscapeError(
+            f"The tokenizer folder '{path}' does not exist. Give a local folder with tokenizer "
+            "files (--tokenizer); Hugging Face Hub ids are not downloaded."
+        )
     try:
         return AutoTokenizer.from_pretrained(
             str(path), local_files_only=True, trust_remote_code=False

@@ -29,6 +29,7 @@ from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.fingerprint import TOKENIZER_FILES
 from weightscape.models.space import ParameterSpace, is_head
 from weightscape.models.tuning_spec import SIDECAR
+from weightscape.outputs import write_text
 
 PROVENANCE = "weightscape_combination.json"
 
@@ -88,7 +89,7 @@ def save_combination(
     for folder, name in copies:
         if (folder / name).is_file():
             shutil.copy(folder / name, partial / name)
-    (partial / PROVENANCE).write_text(json.dumps(wanted, indent=1))
+    write_text((partial / PROVENANCE), json.dumps(wanted, indent=1))
     partial.replace(out_dir)
     return Checkpoint.from_path(out_dir, name=out_dir.name)
 

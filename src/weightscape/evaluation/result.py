@@ -13,7 +13,9 @@ class PointResult:
     """Metrics of one point and its per-example outcomes, in the task's example order.
 
     Attributes:
-        metrics: ``loss`` (mean cross-entropy), ``accuracy``, ``macro_f1``, ``mcc``.
+        metrics: ``loss`` (mean cross-entropy), ``accuracy``, ``macro_f1``, ``mcc``, and every
+            other registered point metric that applies to the task (``binary_f1`` for 2
+            classes).
         predictions: Predicted label per example, shape (n,).
         p_true: Probability of the true label per example, shape (n,).
         losses: Cross-entropy per example, shape (n,).
@@ -37,12 +39,48 @@ class PointResult:
         return buffer.getvalue()
 
     @classmethod
-    def from_stored(cls, metrics: dict[str, float], blob: bytes) -> PointResult:
-        """Rebuild a result from the store's metrics and blob."""
+    def from_stored(
+        cls,
+        metrics: dict[str, float],
+        blob: bytes,
+        labels: np.ndarray | None = None,
+        num_labels: int | None = None,
+    ) -> PointResult:
+        """Rebuild a result from the store's metrics and blob.
+
+        With the task's ``labels`` and ``num_labels``, registered metrics the stored point
+        lacks (it was stored before they existed) are computed from its stored predictions and
+        losses (:meth:`completed`).
+        """
         with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
-            return cls(
+            result = cls(
                 metrics=dict(metrics),
                 predictions=arrays["predictions"],
                 p_true=arrays["p_true"],
                 losses=arrays["losses"],
             )
+        if labels is None or num_labels is None:
+            return result
+        return result.completed(labels, num_labels)
+
+    def completed(self, labels: np.ndarray, num_labels: int) -> PointResult:
+        """This result with every applicable registered metric it lacks computed from its
+        per-example predictions and losses against the task's ``labels``; itself when none
+        is missing."""
+        from weightscape.metrics.classification import missing_metrics
+
+        labels = np.asarray(labels)
+        if labels.shape != self.predictions.shape:
+            from weightscape.errors import WeightscapeError
+
+            raise WeightscapeError(
+                f"A stored point holds {self.predictions.size} predictions but the task has "
+                f"{labels.size} labels; the store key should have told them apart. Rerun with "
+                "a fresh --store."
+            )
+        metrics = missing_metrics(
+            self.metrics, labels, self.predictions, self.losses, int(num_labels)
+        )
+        if metrics == self.metrics:
+            return self
+        return PointResult(metrics, self.predictions, self.p_true, self.losses)

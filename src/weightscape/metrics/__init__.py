@@ -21,7 +21,14 @@ from weightscape.metrics.clustering import (
     spectral_clusters,
 )
 from weightscape.metrics.correlation import correlate, membership_regression, predictor_regression
-from weightscape.metrics.curves import auc, barrier_height, best_t, best_value, convexity_gap
+from weightscape.metrics.curves import (
+    auc,
+    auc_t,
+    barrier_height,
+    best_t,
+    best_value,
+    convexity_gap,
+)
 from weightscape.metrics.registry import (
     CURVE_SUMMARIES,
     POINT_METRICS,
@@ -40,6 +47,7 @@ __all__ = [
     "PointMetric",
     "affinity_from_distances",
     "auc",
+    "auc_t",
     "barrier_height",
     "best_t",
     "best_value",

@@ -7,8 +7,11 @@ accuracy against the dataset or task each model was finetuned on. The pieces her
 * :func:`affinity_from_distances` turns distances into a Gaussian affinity;
 * :func:`eigengap_k` chooses the number of clusters from the Laplacian spectrum;
 * :func:`spectral_clusters` clusters (scikit-learn's ``SpectralClustering``), labels canonical;
+* :func:`spectral_embedding` and :func:`embedding_centroid_distances` place models in the
+  Laplacian eigenmap the clusters are read from (Juneja et al.'s centroid distances);
 * :func:`clustering_accuracy` and :func:`per_group_f1` score clusters against known groups;
-* :func:`cluster_table` summarises measured metrics per cluster (Juneja et al., Table 1).
+* :func:`cluster_table` summarises measured metrics per cluster with Juneja et al.'s Table 1
+  separation statistics.
 
 No torch, no data: inputs are plain arrays, as stored in the results store. scikit-learn and
 scipy are imported inside the functions that need them, so importing this module stays cheap.
@@ -31,8 +34,10 @@ __all__ = [
     "cluster_table",
     "clustering_accuracy",
     "eigengap_k",
+    "embedding_centroid_distances",
     "per_group_f1",
     "spectral_clusters",
+    "spectral_embedding",
 ]
 
 
@@ -229,6 +234,63 @@ def spectral_clusters(
     return canonical_labels(model.fit_predict(affinity))
 
 
+def spectral_embedding(
+    distances: ArrayLike, k: int, delta: float | None = None, seed: int = 0
+) -> np.ndarray:
+    """The models' coordinates in the spectral embedding that spectral clustering reads.
+
+    The first ``k`` eigenvectors ``x`` of the normalised Laplacian ``L = I - D^{-1/2} W
+    D^{-1/2}`` of the Gaussian affinity ``W`` (self-loops ignored), mapped back to
+    ``u = D^{-1/2} x`` and kept with the constant first one (scikit-learn's
+    ``spectral_embedding(W, n_components=k, drop_first=False)``). This is the space in which
+    Juneja et al.'s released code measures ``||w - c1|| - ||w - c2||`` (their Fig. 3a;
+    ``constellations/theoretical/clustering.py``, ``get_sc_centroid_dists``). Each coordinate's
+    sign is arbitrary, so only distances in the embedding carry meaning.
+
+    Args:
+        distances: Symmetric N x N distances (e.g. convexity gaps) with a zero diagonal.
+        k: Number of eigenvectors (the number of clusters), an int in ``[2, N]``.
+        delta: Length scale of the affinity; see :func:`affinity_from_distances`.
+        seed: Random state of the eigensolver's start vector.
+
+    Returns:
+        (N, k) coordinates.
+
+    >>> d = np.array([[0, .1, 2, 2], [.1, 0, 2, 2], [2, 2, 0, .1], [2, 2, .1, 0]])
+    >>> x = spectral_embedding(d, 2)[:, 1]  # the first column is constant
+    >>> bool(np.isclose(x[0], x[1]) and np.isclose(x[2], x[3]) and x[0] * x[2] < 0)
+    True
+    """
+    from sklearn.manifold import spectral_embedding as laplacian_eigenmap
+
+    affinity = affinity_from_distances(distances, delta)
+    n = affinity.shape[0]
+    k = _check_k(k, "k", "spectral_embedding", n, n)
+    return laplacian_eigenmap(affinity, n_components=k, drop_first=False, random_state=seed)
+
+
+def embedding_centroid_distances(embedding: ArrayLike, labels: ArrayLike) -> np.ndarray:
+    """Euclidean distance of every point to every cluster's mean, in any coordinates.
+
+    Clusters are taken in sorted label order (column j is the j-th distinct label). With the
+    coordinates of :func:`spectral_embedding` these are Juneja et al.'s centroid distances; the
+    cluster means are the k-means centres their code fits, at k-means' fixed point.
+
+    >>> embedding_centroid_distances([[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]], [0, 0, 1]).tolist()
+    [[1.0, 3.0], [1.0, 3.605551275463989], [3.1622776601683795, 0.0]]
+    """
+    points = np.asarray(embedding, dtype=np.float64)
+    values = _labels(labels, "labels", "embedding_centroid_distances")
+    if points.ndim != 2 or points.shape[0] != values.size or not np.all(np.isfinite(points)):
+        raise WeightscapeError(
+            "The 'embedding' parameter of embedding_centroid_distances must be a finite "
+            f"(N, d) array with one row per label ({values.size}). Got shape {points.shape} "
+            "instead."
+        )
+    centres = np.stack([points[values == c].mean(axis=0) for c in np.unique(values)])
+    return np.linalg.norm(points[:, None, :] - centres[None, :, :], axis=-1)
+
+
 def canonical_labels(labels: ArrayLike) -> np.ndarray:
     """Relabel a partition so that groups are numbered in order of their first member.
 
@@ -324,35 +386,74 @@ def per_group_f1(true: ArrayLike, pred: ArrayLike) -> dict[Any, float]:
 
 
 def cluster_table(labels: ArrayLike, metrics: Mapping[str, ArrayLike]) -> list[dict[str, Any]]:
-    """Per cluster: size, and mean, std, min, max and overlap of each metric (Juneja Table 1).
+    """Per cluster: size, and mean, std, min, max and overlap of each metric, and Juneja et al.'s
+    Table 1 separation of each cluster from the larger one.
 
     ``std`` is the sample standard deviation (ddof = 1; NaN for a one-model cluster, where
-    Juneja et al. write N/A). ``overlap`` is the fraction of the cluster's models whose value
-    lies inside the [min, max] range of at least one other cluster: 0 when the cluster's values
-    are cleanly separated from every other cluster, 1 when none is (NaN with one cluster).
+    Juneja et al. write N/A). ``overlap`` is a weightscape statistic, not Juneja's: the fraction
+    of the cluster's models whose value lies inside the [min, max] range of at least one other
+    cluster: 0 when the cluster's values are cleanly separated from every other cluster, 1 when
+    none is (NaN with one cluster).
+
+    ``separation`` holds Juneja et al.'s Table 1 statistics, with C1 the larger cluster (the
+    first in label order among equally large ones; its row is flagged ``"c1": True``) and C2 the
+    row's cluster: ``"mean"`` is ``(mu_C1 - mu_C2) / sigma_C1`` and ``"max"`` is
+    ``(mu_C1 - max_{w in C2} f(w)) / sigma_C1``. ``sigma_C1`` is the population standard
+    deviation (ddof = 0, ``np.std`` as in Juneja et al.'s ``plot/cluster_wise_means_std_max.py``).
+    With more than two clusters each other cluster is compared with C1 in turn. C1's own row,
+    and every row when there is one cluster, hold NaN; a constant C1 gives +-inf (or NaN).
 
     Args:
         labels: Cluster label of each model, shape (N,).
         metrics: Metric name -> one finite value per model, shape (N,).
 
     Returns:
-        One row per cluster in sorted label order: ``{"cluster", "size", "metrics": {name:
-        {"mean", "std", "min", "max", "overlap"}}}``.
+        One row per cluster in sorted label order: ``{"cluster", "size", "c1", "metrics": {name:
+        {"mean", "std", "min", "max", "overlap"}}, "separation": {name: {"mean", "max"}}}``.
 
     >>> rows = cluster_table([0, 0, 1], {"acc": [0.8, 0.6, 0.7]})
     >>> rows[0]["size"], round(rows[0]["metrics"]["acc"]["mean"], 6), rows[1]["metrics"]["acc"]
     (2, 0.7, {'mean': 0.7, 'std': nan, 'min': 0.7, 'max': 0.7, 'overlap': 1.0})
+    >>> rows[0]["c1"], {k: round(v, 6) for k, v in rows[1]["separation"]["acc"].items()}
+    (True, {'mean': 0.0, 'max': 0.0})
     """
     values = _labels(labels, "labels", "cluster_table")
     columns = {name: _metric(column, name, values.size) for name, column in metrics.items()}
     clusters = np.unique(values)
+    sizes = np.array([int((values == cluster).sum()) for cluster in clusters])
+    c1 = values == clusters[int(np.argmax(sizes))]  # argmax: the first of equally large ones
     rows = []
     for cluster in clusters:
         inside = values == cluster
         others = [values == other for other in clusters if other != cluster]
         summary = {name: _summary(column, inside, others) for name, column in columns.items()}
-        rows.append({"cluster": cluster.item(), "size": int(inside.sum()), "metrics": summary})
+        is_c1 = bool(np.array_equal(inside, c1))
+        separation = {
+            name: _separation(column, c1, None if is_c1 else inside)
+            for name, column in columns.items()
+        }
+        rows.append(
+            {
+                "cluster": cluster.item(),
+                "size": int(inside.sum()),
+                "c1": is_c1,
+                "metrics": summary,
+                "separation": separation,
+            }
+        )
     return rows
+
+
+def _separation(column: np.ndarray, c1: np.ndarray, c2: np.ndarray | None) -> dict[str, float]:
+    """Juneja et al.'s Table 1: (mu_C1 - mu_C2) / sigma_C1 and (mu_C1 - max_C2) / sigma_C1."""
+    if c2 is None:
+        return {"mean": float("nan"), "max": float("nan")}
+    mean, sigma = column[c1].mean(), column[c1].std()  # ddof = 0, as Juneja et al.'s np.std
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "mean": float(np.float64(mean - column[c2].mean()) / sigma),
+            "max": float(np.float64(mean - column[c2].max()) / sigma),
+        }
 
 
 def _summary(column: np.ndarray, inside: np.ndarray, others: list[np.ndarray]) -> dict[str, float]:

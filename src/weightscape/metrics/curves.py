@@ -22,7 +22,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.metrics.registry import CurveExample, register_curve_summary
 from weightscape.validation import as_finite_1d
 
-__all__ = ["auc", "barrier_height", "best_t", "best_value", "convexity_gap"]
+__all__ = ["auc", "auc_t", "barrier_height", "best_t", "best_value", "convexity_gap"]
 
 # 4 t (1 - t) at t = 0, 1/4, 1/2, 3/4, 1: the analytic curve of the registry rows' examples.
 PARABOLA = (0.0, 0.75, 1.0, 0.75, 0.0)
@@ -150,9 +150,10 @@ def convexity_gap(values: ArrayLike, *, higher_is_better: bool = False) -> float
 
 @register_curve_summary(
     "auc",
-    description="Area under the curve above its minimum, trapezoid rule (Juneja et al.).",
-    # (0 / 2 + 0.75 + 1 + 0.75 + 0 / 2) * 1/4; the exact integral of 4 t (1 - t) would be 2/3.
-    example=CurveExample(PARABOLA, expected=0.625),
+    description="Area under the curve above its minimum along the path measured in Euclidean "
+    "distance between its ends, trapezoid rule (Juneja et al.'s AreaUnderCurve).",
+    # Path length 2: spacing 2/4; (0 / 2 + 0.75 + 1 + 0.75 + 0 / 2) * 2/4 = 1.25.
+    example=CurveExample(PARABOLA, expected=1.25, length=2.0),
     needs=("length",),
     properties=("nonnegative", "offset_invariant", "scale_equivariant", "reversal_symmetric"),
     grid={"loss": "loss_auc"},
@@ -161,12 +162,15 @@ def auc(values: ArrayLike, *, length: float = 1.0) -> float:
     """Area under the curve above its minimum, by the trapezoid rule (as Juneja et al.).
 
     The minimum is subtracted first so that the area measures how far the path rises above its
-    best point, independent of the curve's offset.
+    best point, independent of the curve's offset (Juneja et al., appendix I). Their code
+    (``AreaUnderCurve(euc_dist, losses)``) spaces the points by ``euc_dist / (n - 1)``, the path
+    measured in Euclidean distance between the two models; walks and grids pass that distance
+    as ``length``, and report the area per unit t as :func:`auc_t`.
 
     Args:
         values: At least 2 finite values on an evenly spaced grid along the path.
         length: Length of the whole path, a finite number > 0; the spacing is
-            ``length / (len(values) - 1)``.
+            ``length / (len(values) - 1)``. The default 1 is the area per unit t.
 
     Returns:
         The area, >= 0, in units of ``values`` times ``length``.
@@ -186,6 +190,27 @@ def auc(values: ArrayLike, *, length: float = 1.0) -> float:
             f"The 'length' parameter of auc must be a finite number > 0. Got {length!r} instead."
         )
     return float(_trapezoid(curve - curve.min(), dx=float(length) / (curve.size - 1)))
+
+
+@register_curve_summary(
+    "auc_t",
+    description="Area under the curve above its minimum per unit t (the path from t = 0 to 1), "
+    "trapezoid rule: auc divided by the path's length.",
+    # (0 / 2 + 0.75 + 1 + 0.75 + 0 / 2) * 1/4; the exact integral of 4 t (1 - t) would be 2/3.
+    example=CurveExample(PARABOLA, expected=0.625),
+    properties=("nonnegative", "offset_invariant", "scale_equivariant", "reversal_symmetric"),
+    grid={"loss": "loss_auc_t"},
+)
+def auc_t(values: ArrayLike) -> float:
+    """Area under the curve above its minimum with the path measured in t from 0 to 1.
+
+    The same area as :func:`auc` with ``length=1``; unlike :func:`auc` it does not grow with
+    the distance between the two ends, so it compares the shape of paths of different lengths.
+
+    >>> auc_t([0.0, 1.0, 0.0])
+    0.5
+    """
+    return auc(values, length=1.0)
 
 
 @register_curve_summary(

@@ -1,12 +1,17 @@
 """Registries of metrics: point metrics and curve summaries, each row declaring what it needs.
 
 - A **point metric** is one number per evaluated point, computed from its per-example outcomes
-  (loss, accuracy, macro-F1, MCC). Its row declares ``higher_is_better``, so that walks, grids,
-  best-point selection and reports read the direction instead of guessing it from a name.
+  (loss, accuracy, macro-F1, MCC, binary F1). Its row declares ``higher_is_better``, so that
+  walks, grids, best-point selection and reports read the direction instead of guessing it from
+  a name, and, for a metric defined for one label-set size only (binary F1: 2 classes), that
+  size: such a metric is computed, and shown, only for tasks of that size, never as a NaN.
 - A **curve summary** is one number per curve measured along a path (barrier height, convexity
   gap, AUC, the best value and where it lies). Its row declares the arguments its function takes
   besides the values (the direction, the t grid, the path length), the N x N matrices the
-  connectivity grid builds from it, and the properties it has (offset invariance, ...).
+  connectivity grid builds from it, and the properties it has (offset invariance, ...). A
+  summary that needs the ``length`` is measured along the path in units of weight-space
+  distance (the Euclidean distance between the path's two ends), so walks and grids compute it
+  only where they know that distance, never with a stand-in length of 1.
 
 A plug-in is one function plus one decorator line in a module that :mod:`weightscape.metrics`
 imports; every row carries a hand-worked example, and ``tests/test_conformance.py`` checks every
@@ -24,7 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from weightscape.errors import unknown_name_error
+from weightscape.errors import WeightscapeError, unknown_name_error
 
 __all__ = [
     "CURVE_ARGUMENTS",
@@ -80,6 +85,8 @@ class PointMetric:
         example: A hand-worked case the conformance suite checks.
         mean_over_examples: Whether the value is a mean over examples, so that the size-weighted
             mean of its value over batches equals its value on all of them.
+        only_num_labels: The one label-set size the metric is defined for (binary F1: 2), or
+            None when it is defined for every task. Results of other tasks do not carry it.
     """
 
     name: str
@@ -88,11 +95,20 @@ class PointMetric:
     description: str
     example: PointExample
     mean_over_examples: bool = False
+    only_num_labels: int | None = None
 
     @property
     def sign(self) -> float:
         """+1 when higher is better, else -1: ``sign * value`` is larger for better values."""
         return 1.0 if self.higher_is_better else -1.0
+
+    def applies(self, num_labels: int) -> bool:
+        """Whether the metric is defined for a task with ``num_labels`` classes.
+
+        >>> get_point_metric("binary_f1").applies(2), get_point_metric("binary_f1").applies(3)
+        (True, False)
+        """
+        return self.only_num_labels is None or int(num_labels) == self.only_num_labels
 
     def __call__(
         self, labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
@@ -112,14 +128,35 @@ def register_point_metric(
     description: str,
     example: PointExample,
     mean_over_examples: bool = False,
+    only_num_labels: int | None = None,
 ) -> Callable[[PointFunction], PointFunction]:
-    """Register the decorated function as the point metric ``name``; the function is unchanged."""
+    """Register the decorated function as the point metric ``name``; the function is unchanged.
+
+    ``only_num_labels`` restricts the metric to tasks with that many classes (binary F1: 2); its
+    hand-worked example must be such a task.
+    """
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"Point metric '{name}' must declare higher_is_better as True or False.")
+    if only_num_labels is not None and (
+        not isinstance(only_num_labels, int)
+        or isinstance(only_num_labels, bool)
+        or only_num_labels < 2
+        or example.num_labels != only_num_labels
+    ):
+        raise ValueError(
+            f"Point metric '{name}' must declare only_num_labels as None or an int >= 2 that its "
+            f"example's num_labels matches. Got {only_num_labels!r} instead."
+        )
 
     def register(function: PointFunction) -> PointFunction:
         row = PointMetric(
-            name, function, higher_is_better, description, example, mean_over_examples
+            name,
+            function,
+            higher_is_better,
+            description,
+            example,
+            mean_over_examples,
+            only_num_labels,
         )
         _add(POINT_METRICS, "Point metric", row)
         return function
@@ -141,13 +178,20 @@ def get_point_metric(name: str) -> PointMetric:
     return POINT_METRICS[name]
 
 
-def point_metric_names() -> tuple[str, ...]:
+def point_metric_names(num_labels: int | None = None) -> tuple[str, ...]:
     """The registered point metrics, in registration order (the order results list them).
 
+    Args:
+        num_labels: Only the metrics defined for a task with this many classes; None: all.
+
     >>> point_metric_names()
+    ('loss', 'accuracy', 'macro_f1', 'mcc', 'binary_f1')
+    >>> point_metric_names(3)
     ('loss', 'accuracy', 'macro_f1', 'mcc')
     """
-    return tuple(POINT_METRICS)
+    if num_labels is None:
+        return tuple(POINT_METRICS)
+    return tuple(name for name, metric in POINT_METRICS.items() if metric.applies(num_labels))
 
 
 CURVE_ARGUMENTS = ("higher_is_better", "ts", "length")
@@ -203,12 +247,29 @@ class CurveSummary:
         *,
         higher_is_better: bool = False,
         ts: ArrayLike | None = None,
-        length: float = 1.0,
+        length: float | None = None,
     ) -> float:
         """Summarise ``values``, passing the function only the arguments its row declares.
 
         ``ts=None`` leaves the t grid to the function, whose default is the even grid over [0, 1].
+        A summary that needs the ``length`` measures the path in distance, so on a path of
+        length 0 (two end points with the same weights over the space: every point of the path
+        is the same model) it is 0, as in Juneja et al.'s ``AreaUnderCurve`` (step size 0),
+        rather than an error.
+
+        Raises:
+            WeightscapeError: When the summary needs the ``length`` and none is given: a
+                distance-based number is never computed with a stand-in length.
         """
+        if "length" in self.needs:
+            if length is None:
+                raise WeightscapeError(
+                    f"Curve summary '{self.name}' measures the path in distance and needs its "
+                    "length (the Euclidean distance between its end points); pass length=..., "
+                    "or use a per-t summary (auc_t) instead."
+                )
+            if length == 0:
+                return 0.0
         given: dict[str, Any] = {"higher_is_better": higher_is_better, "ts": ts, "length": length}
         return float(self.function(values, **{need: given[need] for need in self.needs}))
 
@@ -272,8 +333,8 @@ def get_curve_summary(name: str) -> CurveSummary:
     Raises:
         WeightscapeError: For an unknown name (with the closest valid one).
 
-    >>> get_curve_summary("auc")(np.array([0.0, 1.0, 0.0]))
-    0.5
+    >>> get_curve_summary("auc")(np.array([0.0, 1.0, 0.0]), length=2.0)
+    1.0
     """
     if name not in CURVE_SUMMARIES:
         raise unknown_name_error("curve summary", str(name), CURVE_SUMMARIES)
@@ -288,8 +349,9 @@ def grid_matrices() -> dict[str, tuple[PointMetric, CurveSummary]]:
     Raises:
         ValueError: If a row names an unregistered point metric or a matrix name twice.
 
-    >>> list(grid_matrices())
-    ['loss_barrier', 'loss_convexity_gap', 'loss_auc', 'accuracy_drop', 'accuracy_convexity_gap']
+    >>> list(grid_matrices())  # doctest: +NORMALIZE_WHITESPACE
+    ['loss_barrier', 'loss_convexity_gap', 'loss_auc', 'loss_auc_t', 'accuracy_drop',
+     'accuracy_convexity_gap']
     """
     matrices: dict[str, tuple[PointMetric, CurveSummary]] = {}
     for summary in CURVE_SUMMARIES.values():

@@ -14,8 +14,11 @@ by name, tensor by tensor.
 The adapter is registered as a child called ``adapter`` of the sub-layer's output module (e.g.
 ``bert.encoder.layer.0.attention.output.adapter.down.weight``) and runs as a forward hook on the
 projection, so every pretrained tensor keeps its original name and the model's own forward code
-is untouched. The up-projection starts at exactly zero, so an adapted model starts as the model it
-adapts (the identity that Houlsby et al. approximate with a near-zero initialisation).
+is untouched. By default (``zero-up``) the up-projection starts at exactly zero, so an adapted
+model starts as the model it adapts (the identity that Houlsby et al. approximate with a near-zero
+initialisation). The ``gaussian`` scheme draws both projections from N(0, std^2), as Qin et al.
+(2022, App. C.1) draw every newly introduced module: two module seeds then differ in both
+projections, where under ``zero-up`` they share the up-projection (all zeros).
 
 Lives in ``models/`` rather than ``training/`` because the engine's
 :func:`~weightscape.models.architecture.build_model` must rebuild adapted models, and ``models/``
@@ -33,6 +36,8 @@ from weightscape.errors import WeightscapeError, unknown_name_error
 
 # std of the down-projection at initialisation (Houlsby et al.: near-identity initialisation).
 DOWN_STD = 1e-2
+# How an adapter's projections start: the keys of AdapterSpec.init (a test holds them equal).
+INIT_SCHEMES = ("zero-up", "gaussian")
 NONLINEARITIES = {"gelu": nn.GELU, "relu": nn.ReLU, "swish": nn.SiLU, "tanh": nn.Tanh}
 # (sub-layer output module, its projection back to the hidden size), per architecture family.
 SITES = (
@@ -61,12 +66,35 @@ class BottleneckAdapter(nn.Module):
         self.up = nn.Linear(bottleneck, hidden)
         self.reset_parameters()
 
-    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Draw the down-projection (from ``generator``) and zero the up-projection."""
+    def reset_parameters(
+        self,
+        generator: torch.Generator | None = None,
+        scheme: str = "zero-up",
+        std: float = 0.02,
+    ) -> None:
+        """Draw the projections' weights from ``generator``; biases start at zero.
+
+        Args:
+            generator: Source of the draws (torch's global generator when None).
+            scheme: ``zero-up``: down-projection N(0, DOWN_STD^2), up-projection 0 (the adapter
+                starts as the identity); ``gaussian``: both N(0, std^2), down first (Qin et al.,
+                2022, whose adapters have no biases: ours start at zero, as a missing bias).
+            std: The ``gaussian`` scheme's std (unused by ``zero-up``).
+
+        Raises:
+            WeightscapeError: For an unknown ``scheme``.
+        """
+        if scheme not in INIT_SCHEMES:
+            raise unknown_name_error("adapter init scheme", scheme, INIT_SCHEMES)
         with torch.no_grad():
-            self.down.weight.normal_(0.0, DOWN_STD, generator=generator)
+            self.down.weight.normal_(
+                0.0, DOWN_STD if scheme == "zero-up" else std, generator=generator
+            )
+            if scheme == "zero-up":
+                self.up.weight.zero_()
+            else:
+                self.up.weight.normal_(0.0, std, generator=generator)
             self.down.bias.zero_()
-            self.up.weight.zero_()
             self.up.bias.zero_()
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,13 @@ def build_model(checkpoint: Checkpoint, num_labels: int | None = None) -> torch.
         raise WeightscapeError(f"Cannot read the model config in '{config_dir}': {err}") from err
     if num_labels is not None and config.num_labels != num_labels:
         config.num_labels = num_labels
-    model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+    try:
+        model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
+    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError) as err:
+        raise WeightscapeError(
+            f"The model config in '{config_dir}' does not describe a model transformers can "
+            f"build: {err}. Fix config.json (or give the config the checkpoint was saved with)."
+        ) from None
     spec = read_tuning_spec(config_dir)
     if spec is not None:
         model = apply_tuning(model, spec)

@@ -77,8 +77,14 @@ class Checkpoint:
             )
         index = self.path / SAFETENSORS_INDEX
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-            return [self.path / s for s in shards]
+            try:
+                shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
+                raise WeightscapeError(
+                    f"The shard index '{index}' is not a safetensors index (JSON with a "
+                    f"'weight_map' of tensor names to files): {err!r}. Re-save the checkpoint."
+                ) from None
+            return [self.path / str(s) for s in shards]
         for candidate in ("model.safetensors", "pytorch_model.bin"):
             if (self.path / candidate).is_file():
                 return [self.path / candidate]

@@ -26,6 +26,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.models.tuning import SPECS, TuningSpec
 from weightscape.models.tuning.adapter import AdapterSpec
 from weightscape.models.tuning.lora import LORA_ADAPTER_NAME, LoraSpec
+from weightscape.outputs import write_text
 from weightscape.settings import problem_lines
 
 if TYPE_CHECKING:
@@ -52,8 +53,14 @@ def _sidecar_methods() -> list[str]:
 
 
 def spec_to_json(spec: TuningSpec) -> dict[str, Any]:
-    """The sidecar's content for ``spec``, ``method`` first."""
-    return {"method": spec.method, **spec.options()}
+    """The sidecar's content for ``spec``, ``method`` first; start options (an init scheme) only
+    where they differ from their default, so default sidecars keep their earlier bytes."""
+    options = spec.options()
+    fields = type(spec).model_fields
+    for name in spec.start_options:
+        if getattr(spec, name) == fields[name].default:
+            del options[name]
+    return {"method": spec.method, **options}
 
 
 def spec_from_json(data: Any, source: str = "the tuning sidecar") -> TuningSpec:
@@ -86,7 +93,7 @@ def read_tuning_spec(folder: str | Path) -> TuningSpec | None:
 def write_tuning_spec(folder: str | Path, spec: TuningSpec) -> Path:
     """Write ``spec`` as ``folder``'s sidecar; returns its path."""
     path = Path(folder) / SIDECAR
-    path.write_text(json.dumps(spec_to_json(spec), indent=1) + "\n")
+    write_text(path, json.dumps(spec_to_json(spec), indent=1) + "\n")
     return path
 
 

@@ -9,6 +9,10 @@ with each other, and a tag that names nothing is an error that says what to fix.
 A ``base`` tag is a built-in name (``minilm``), an absolute path, or a path relative to the
 manifest's folder (what finetune writes) or, for zoos written before that, to the current
 directory.
+
+A zoo finetuned from several pretrained models on purpose (Gueta et al. 2023, App. B) is the one
+case for several bases: :func:`resolve_model_bases` gives each model the base its own tag names,
+asked for explicitly (``similarity --per-model-base``), never as a fallback.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.pretrained import BUILTIN_MODELS, resolve_model_path
 from weightscape.models.zoo import Zoo
 
-__all__ = ["model_spec", "resolve_base", "resolve_base_tag"]
+__all__ = [
+    "model_spec",
+    "resolve_base",
+    "resolve_base_tag",
+    "resolve_model_base",
+    "resolve_model_bases",
+]
 
 TAG = "base"
 
@@ -56,6 +66,39 @@ def resolve_base(zoo: Zoo, given: str | Path | None = None) -> Checkpoint:
         _check_tags_agree(tagged, path, "the manifest's base", zoo.root, "the manifest's base")
         return zoo.base
     return Checkpoint.from_path(_base_from_tags(zoo, tagged), name="base")
+
+
+def resolve_model_bases(zoo: Zoo) -> list[Checkpoint]:
+    """Each model's own pretrained base, from its ``base`` tag (one checkpoint per distinct base).
+
+    For zoos finetuned from different pretrained models, whose task vectors each start from
+    their own base. The manifest's ``base`` is not used: every model must carry the tag.
+
+    Raises:
+        WeightscapeError: A model has no ``base`` tag, or a tag names nothing (see
+            :func:`resolve_base_tag`).
+    """
+    untagged = [m.name for m in zoo if TAG not in m.tags]
+    if untagged:
+        raise WeightscapeError(
+            f"Models {_listing(untagged)} have no '{TAG}' tag, so their own base is unknown. Tag "
+            "every model with the pretrained model it was finetuned from, or leave out "
+            "--per-model-base for one base for the whole zoo."
+        )
+    bases: dict[Path, Checkpoint] = {}
+    resolved = []
+    for model in zoo:
+        path = resolve_model_base(model, zoo.root)
+        if path not in bases:
+            bases[path] = Checkpoint.from_path(path, name=f"base:{model.tags[TAG]}")
+        resolved.append(bases[path])
+    return resolved
+
+
+def resolve_model_base(model: Checkpoint, root: Path | None = None) -> Path:
+    """The folder (or file) the ``base`` tag of ``model`` names (relative to ``root``, the
+    manifest's folder, or the current directory)."""
+    return resolve_base_tag(model.tags[TAG], [model.name], root)
 
 
 def resolve_base_tag(value: object, models: list[str], root: Path | None = None) -> Path:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from weightscape.outputs import atomic_path, write_text
+
 if TYPE_CHECKING:
     from weightscape.analyses.fuse import FuseResult
 
@@ -117,18 +119,18 @@ def write_fuse_report(result: FuseResult, out: str | Path) -> dict[str, Path]:
         "json": out / "fuse.json",
         "plot": out / "fuse-gains.png",
     }
-    files["markdown"].write_text(gains_markdown(result.gains) + "\n")
+    write_text(files["markdown"], gains_markdown(result.gains) + "\n")
     _write_csv(files["gains"], with_means(result.gains), GAIN_COLUMNS)
     _write_csv(files["runs"], result.rows, ROW_COLUMNS)
     centroids = {t: str(c.path) for t, c in result.centroids.items()}
     summary = {"gains": result.gains, "runs": result.rows, "centroids": centroids}
-    files["json"].write_text(json.dumps(summary, indent=1))
+    write_text(files["json"], json.dumps(summary, indent=1))
     plot_gains(result.gains, files["plot"])
     return files
 
 
 def _write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
-    with path.open("w", newline="") as handle:
+    with atomic_path(path) as partial, partial.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

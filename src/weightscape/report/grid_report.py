@@ -12,7 +12,8 @@ from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
 TITLES = {
     "loss_barrier": "Loss barrier height",
     "loss_convexity_gap": "Loss convexity gap",
-    "loss_auc": "Loss AUC (minimum subtracted)",
+    "loss_auc": "Loss AUC per unit Euclidean distance (minimum subtracted)",
+    "loss_auc_t": "Loss AUC per unit t (minimum subtracted)",
     "accuracy_drop": "Accuracy drop (barrier on accuracy)",
     "accuracy_convexity_gap": "Accuracy convexity gap",
     "euclidean": "Euclidean distance",

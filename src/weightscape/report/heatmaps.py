@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from weightscape.outputs import atomic_path
 from weightscape.report.figures import finish, pyplot
 
 
 def write_matrix_csv(matrix: np.ndarray, names: Sequence[str], path: str | Path) -> Path:
     """One row and one column per model, names in the header."""
     path = Path(path)
-    with path.open("w", newline="") as handle:
+    with atomic_path(path) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["", *names])
         for name, row in zip(names, matrix, strict=True):

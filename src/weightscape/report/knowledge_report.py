@@ -21,6 +21,7 @@ from typing import Any
 from weightscape.analyses.knowledge import KnowledgePath
 from weightscape.metrics.cartography import Cartography
 from weightscape.metrics.knowledge import trend
+from weightscape.outputs import write_text
 from weightscape.report.figures import finish, pyplot
 
 # The paper's ordering (Qin et al. §Q3): sign of each statistic's trend along the path.
@@ -161,8 +162,8 @@ def write_knowledge_report(result: KnowledgePath, out: str | Path) -> dict[str, 
         "target map": out / "cartography-target.png",
     }
     summary = {**result.to_dict(), "ordering": ordering(result.steps())}
-    files["json"].write_text(json.dumps(_nan_to_none(summary), indent=1))
-    files["markdown"].write_text(knowledge_markdown(result))
+    write_text(files["json"], json.dumps(_nan_to_none(summary), indent=1))
+    write_text(files["markdown"], knowledge_markdown(result))
     plot_knowledge_steps(result, files["steps"])
     maps = {"source map": result.source_examples, "target map": result.target_examples}
     for key, examples in maps.items():

@@ -10,23 +10,30 @@ import json
 from pathlib import Path
 from typing import Any
 
+from weightscape.outputs import write_text
 from weightscape.report.walk_outputs import plot_walks, write_walk
 from weightscape.studies import combine, curve
 
 
 def render_curve(result: curve.CurveResult, config: curve.Config) -> list[str]:
-    """Write path-line.*, path-curve.*, curve-vs-line.png and curve-summary.json into
+    """Write path-line.*, path-curve.* (dev), path-line-test.*, path-curve-test.*,
+    curve-vs-line.png, curve-summary.json and curve-table.{json,md} (Qin et al.'s Table 1) into
     ``config.out``; the lines the terminal shows."""
     out = Path(config.out)
     for name, walk in result.walks.items():
         write_walk(walk, out, stem=f"path-{name}")
+    for name, walk in result.test_walks.items():
+        write_walk(walk, out, stem=f"path-{name}-test")
+    write_text((out / "curve-table.json"), json.dumps(result.rows, indent=1))
+    table = table_markdown(result.rows)
+    write_text((out / "curve-table.md"), table + "\n")
     plot_walks(
         list(result.walks.values()),
         out / "curve-vs-line.png",
         title=f"Line and fitted {config.path} curve on {result.walks['line'].task}",
     )
     summary = result.summary()
-    (out / "curve-summary.json").write_text(json.dumps(summary, indent=1))
+    write_text((out / "curve-summary.json"), json.dumps(summary, indent=1))
     lines = []
     for name in ("line", "curve"):
         s = summary[name]
@@ -34,16 +41,21 @@ def render_curve(result: curve.CurveResult, config: curve.Config) -> list[str]:
             f"{name:>5}: highest loss {s['max_loss']:.4f}, lowest accuracy "
             f"{s['min_accuracy']:.4f}, loss barrier {s['loss_barrier']:.4f}"
         )
-    return [*lines, f"wrote {out}: curve-vs-line.png, path-line.*, path-curve.*, curve/control-*"]
+    return [
+        *lines,
+        table,
+        f"wrote {out}: curve-vs-line.png, curve-table.md, path-line*.*, path-curve*.*, "
+        "curve/control-*",
+    ]
 
 
 def render_combine(result: combine.CombineResult, config: combine.Config) -> list[str]:
     """Write combine.json, combine.md and combine.png into ``config.out``; the terminal lines."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "combine.json").write_text(json.dumps(result.rows, indent=1))
+    write_text((out / "combine.json"), json.dumps(result.rows, indent=1))
     table = table_markdown(result.rows)
-    (out / "combine.md").write_text(table + "\n")
+    write_text((out / "combine.md"), table + "\n")
     plot_combination(result.rows, result.alphas, out / "combine.png", result.names)
     return [table, f"wrote {out}: combine.json, combine.md, combination-*.json"]
 
@@ -85,7 +97,7 @@ def plot_combination(
 
 
 def table_markdown(rows: list[dict[str, Any]]) -> str:
-    """Method by dev/test accuracy and loss, in the shape of Qin et al.'s Table 2."""
+    """Method by dev/test accuracy and loss, in the shape of Qin et al.'s Tables 1-2."""
     lines = [
         "| method | dev accuracy | dev loss | test accuracy | test loss |",
         "|---|---|---|---|---|",

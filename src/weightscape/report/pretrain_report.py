@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from weightscape.outputs import write_text
 from weightscape.report.figures import finish, pyplot
 
 __all__ = ["pretraining_table", "render_pretraining", "write_pretraining_report"]
@@ -39,8 +40,8 @@ def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[st
         "barriers": out / "pretraining-barriers.png",
         "cross task": out / "pretraining-cross-task.png",
     }
-    files["json"].write_text(json.dumps(_finite_or_none(result), indent=1))
-    files["markdown"].write_text(pretraining_table(result))
+    write_text(files["json"], json.dumps(_finite_or_none(result), indent=1))
+    write_text(files["markdown"], pretraining_table(result))
     plot_barriers(result, files["barriers"])
     plot_cross_task(result, files["cross task"])
     return files

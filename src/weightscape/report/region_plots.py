@@ -28,18 +28,26 @@ def plot_loss_distributions(comparisons: list[dict[str, Any]], png: str | Path) 
     return finish(fig, png)
 
 
-def plot_extrapolation(curves: list[dict[str, Any]], png: str | Path) -> Path:
-    """Loss along the line through two models, past both ends (Gueta et al. §6)."""
+def plot_extrapolation(extrapolation: dict[str, Any], png: str | Path) -> Path:
+    """Mean +- std loss along lines through two models, past both ends, per category (Gueta
+    et al. §6.1, Figs. 5 and 12)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for curve in curves:
-        ax.plot(curve["t"], curve["loss"], marker=".", label=curve["group"])
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.axvspan(0, 1, color="grey", alpha=0.15, label="between the models")
-    ax.set_xlabel("t (0 and 1: the two models)")
-    ax.set_ylabel("generalised loss")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
+    summary = extrapolation["summary"]
+    fig, axes = plt.subplots(
+        1, len(summary), figsize=(4.2 * len(summary), 3.6), squeeze=False, sharey=True
+    )
+    t = np.array(extrapolation["t"])
+    for ax, (category, entry) in zip(axes[0], summary.items(), strict=True):
+        mean, std = np.array(entry["loss"]["mean"]), np.array(entry["loss"]["std"])
+        ax.plot(t, mean, marker=".", label=f"mean over {entry['n_pairs']} pairs")
+        ax.fill_between(t, np.clip(mean - std, 1e-12, None), mean + std, alpha=0.2)
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.axvspan(0, 1, color="grey", alpha=0.15, label="between the models")
+        ax.set_title(category, fontsize=9)
+        ax.set_xlabel("t (0 and 1: the two models)")
+        ax.set_yscale("log")
+    axes[0][0].set_ylabel("generalised loss")
+    axes[0][0].legend(fontsize=7)
     return finish(fig, png)
 
 
@@ -50,13 +58,33 @@ def plot_moves(records: list[dict[str, Any]], png: str | Path) -> Path:
     fig, axes = plt.subplots(1, len(records), figsize=(3.2 * len(records), 3.2), squeeze=False)
     for ax, record in zip(axes[0], records, strict=True):
         for name, values in record["moves"].items():
-            style = "-" if name == "pretrained" else ":"
+            style = ":" if name.startswith("random") else "-"
             ax.plot(record["radii"], values["accuracy"], style, marker=".", label=name)
         ax.axhline(np.mean(record["models"]["accuracy"]), color="k", ls="--", label="finetuned")
         ax.set_title(record["group"], fontsize=9)
         ax.set_xlabel("radius (mean model-centroid distances)")
         ax.set_ylabel("accuracy (linear probe)")
     axes[0][0].legend(fontsize=7)
+    return finish(fig, png)
+
+
+def plot_general_moves(record: dict[str, Any], png: str | Path) -> Path:
+    """Accuracy moving from the centroid of every model, against the source and non-source
+    models, averaged over the datasets (+- std over them) (Gueta et al. App. F, Fig. 11b)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    radii = np.array(record["radii"])
+    summary = record["summary"]
+    for kind, entry in summary.items():
+        mean, std = np.array(entry["accuracy"]["mean"]), np.array(entry["accuracy"]["std"])
+        if kind in ("source", "non_source"):
+            ax.axhline(float(mean), ls="--", color="k" if kind == "source" else "grey", label=kind)
+        elif not kind[-1].isdigit():  # each random direction is in 'random', their mean
+            ax.plot(radii, mean, marker=".", label=kind)
+            ax.fill_between(radii, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("radius (mean model-centroid distances)")
+    ax.set_ylabel("accuracy (linear probe), mean over datasets")
+    ax.legend(fontsize=7)
     return finish(fig, png)
 
 
@@ -69,7 +97,7 @@ def plot_interpolation(results: dict[str, Any], png: str | Path) -> Path:
         t = np.array(part["t"])
         for category, entry in part["summary"].items():
             mean, std = np.array(entry["loss"]["mean"]), np.array(entry["loss"]["std"])
-            ax.plot(t, mean, marker=".", label=f"{category} ({entry['n_curves']})")
+            ax.plot(t, mean, marker=".", label=f"{category} ({entry['n_pairs']} pairs)")
             ax.fill_between(t, mean - std, mean + std, alpha=0.2)
         ax.set_title("model pairs" if key == "interpolation" else "group centroids", fontsize=9)
         ax.set_xlabel("t (0: the target's own model)")
@@ -101,13 +129,16 @@ def region_markdown(results: dict[str, Any]) -> str:
             )
         lines.append("")
     if "extrapolation" in results:
-        lines += ["## Extrapolation (loss at t)", ""]
-        t = results["extrapolation"][0]["t"] if results["extrapolation"] else []
-        lines += ["| group | " + " | ".join(f"{x:g}" for x in t) + " |"]
-        lines += ["|---|" + "---|" * len(t)]
-        for c in results["extrapolation"]:
-            lines.append(f"| {c['group']} | " + " | ".join(f"{v:.3g}" for v in c["loss"]) + " |")
-        lines += ["", "## Moves from the centroid (accuracy at radius)", ""]
+        part = results["extrapolation"]
+        lines += [
+            f"## Extrapolation ({part['pairs']} pairs, {part['targets']} targets): mean (std) "
+            "accuracy at t",
+            "",
+        ]
+        lines += _curve_table(part["t"], part["summary"], "accuracy")
+        lines += [f"Loss at t: {_mean_row(part, 'loss')}", ""]
+    if "moves" in results:
+        lines += ["## Moves from the centroid (accuracy at radius)", ""]
         for record in results["moves"]:
             own = np.mean(record["models"]["accuracy"])
             lines.append(f"**{record['group']}** (finetuned models: {own:.3f})")
@@ -119,6 +150,25 @@ def region_markdown(results: dict[str, Any]) -> str:
                     f"| {name} | " + " | ".join(f"{v:.3f}" for v in values["accuracy"]) + " |"
                 )
             lines.append("")
+    if "general_moves" in results:
+        record = results["general_moves"]
+        lines += [
+            "## Moves from the centroid of every model, on each dataset (App. F): mean (std) "
+            f"accuracy over {len(record['targets'])} datasets",
+            "",
+            "| kind | " + " | ".join(f"r = {r:g}" for r in record["radii"]) + " |",
+            "|---|" + "---|" * len(record["radii"]),
+        ]
+        for kind, entry in record["summary"].items():
+            mean, std = (
+                np.atleast_1d(entry["accuracy"]["mean"]),
+                np.atleast_1d(entry["accuracy"]["std"]),
+            )
+            cells = [f"{m:.3f} ({d:.3f})" for m, d in zip(mean, std, strict=True)]
+            if len(cells) == 1:
+                cells = cells * len(record["radii"])
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
     for key, title in (
         ("interpolation", "Interpolation across data (model pairs)"),
         ("centroid_interpolation", "Interpolation between group centroids"),
@@ -127,13 +177,26 @@ def region_markdown(results: dict[str, Any]) -> str:
             part = results[key]
             for metric in ("loss", "accuracy"):
                 lines += [f"## {title}: mean (std) {metric} at t", ""]
-                lines += ["| category | curves | " + " | ".join(f"{x:g}" for x in part["t"]) + " |"]
-                lines += ["|---|---|" + "---|" * len(part["t"])]
-                for category, e in part["summary"].items():
-                    cells = [
-                        f"{m:.3f} ({s:.3f})"
-                        for m, s in zip(e[metric]["mean"], e[metric]["std"], strict=True)
-                    ]
-                    lines.append(f"| {category} | {e['n_curves']} | " + " | ".join(cells) + " |")
-                lines.append("")
+                lines += _curve_table(part["t"], part["summary"], metric)
     return "\n".join(lines)
+
+
+def _curve_table(t: list[float], summary: dict[str, Any], metric: str) -> list[str]:
+    """Rows of mean (std) ``metric`` at each t, one per category."""
+    lines = ["| category | pairs | curves | " + " | ".join(f"{x:g}" for x in t) + " |"]
+    lines += ["|---|---|---|" + "---|" * len(t)]
+    for category, e in summary.items():
+        cells = [
+            f"{m:.3f} ({s:.3f})" for m, s in zip(e[metric]["mean"], e[metric]["std"], strict=True)
+        ]
+        counts = f"{e['n_pairs']} | {e['n_curves']}"
+        lines.append(f"| {category} | {counts} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _mean_row(part: dict[str, Any], metric: str) -> str:
+    """Each category's mean ``metric`` along t, compactly."""
+    return "; ".join(
+        f"{category} " + ", ".join(f"{v:.3g}" for v in e[metric]["mean"])
+        for category, e in part["summary"].items()
+    )

@@ -6,7 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from weightscape.analyses.interpolation import METRICS, PathWalk
+from weightscape.analyses.interpolation import PathWalk
+from weightscape.outputs import atomic_path, write_text
 from weightscape.report.figures import finish, pyplot
 
 
@@ -15,13 +16,14 @@ def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "csv": out / f"{stem}.csv", "png": out / f"{stem}.png"}
-    paths["json"].write_text(json.dumps(walk.to_dict(), indent=1))
-    with paths["csv"].open("w", newline="") as handle:
+    write_text(paths["json"], json.dumps(walk.to_dict(), indent=1))
+    with atomic_path(paths["csv"]) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         n = len(walk.anchors)
-        writer.writerow(["t", *[f"c{i}" for i in range(n)], *METRICS, "cached"])
+        metrics = walk.metric_names()  # binary_f1 only on a 2-class task
+        writer.writerow(["t", *[f"c{i}" for i in range(n)], *metrics, "cached"])
         for p in walk.points:
-            writer.writerow([p.t, *p.coefficients, *(p.metrics[m] for m in METRICS), p.cached])
+            writer.writerow([p.t, *p.coefficients, *(p.metrics[m] for m in metrics), p.cached])
     plot_walks([walk], paths["png"])
     return paths
 
@@ -48,24 +50,43 @@ def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None)
     return finish(fig, png)
 
 
+# Terminal columns: metric -> header; a metric a walk's points lack (binary F1 on a 3-class
+# task) is not shown.
+COLUMNS = {"loss": "loss", "accuracy": "acc", "macro_f1": "F1", "mcc": "MCC", "binary_f1": "F1+"}
+
+
 def format_table(walk: PathWalk) -> str:
-    """A plain-text table of the walk for the terminal."""
-    lines = [f"{'t':>8} {'loss':>9} {'acc':>7} {'F1':>7} {'MCC':>7}  stored"]
+    """A plain-text table of the walk for the terminal.
+
+    Columns: loss, accuracy, macro-F1 (``F1``), MCC, and on a 2-class task the F1 of the
+    positive class, label 1 (``F1+``, as GLUE reports for MRPC and QQP).
+    """
+    shown = [m for m in COLUMNS if m in walk.metric_names()]
+    header = " ".join(f"{COLUMNS[m]:>{9 if m == 'loss' else 7}}" for m in shown)
+    lines = [f"{'t':>8} {header}  stored"]
     for p in walk.points:
-        m = p.metrics
-        lines.append(
-            f"{p.t:8.4g} {m['loss']:9.4f} {m['accuracy']:7.4f} {m['macro_f1']:7.4f} "
-            f"{m['mcc']:7.4f}  {'yes' if p.cached else ''}"
-        )
+        row = " ".join(f"{p.metrics[m]:{9 if m == 'loss' else 7}.4f}" for m in shown)
+        lines.append(f"{p.t:8.4g} {row}  {'yes' if p.cached else ''}")
     if "loss" in walk.summary:
-        s = walk.summary
-        lines.append(
-            f"loss barrier {s['loss']['barrier_height']:.4f}, convexity gap "
-            f"{s['loss']['convexity_gap']:.4f}, AUC {s['loss']['auc']:.4f}; accuracy drop "
-            f"{s['accuracy']['barrier_height']:.4f}; best accuracy {s['accuracy']['best']:.4f} "
-            f"at t={s['accuracy']['best_t']:.3g}"
-        )
+        lines.append(_summary_line(walk.summary))
     return "\n".join(lines)
+
+
+def _summary_line(s: dict) -> str:
+    """Barrier, convexity gap and AUC of the loss, and the accuracy's drop and best point."""
+    loss = s["loss"]
+    if "auc" in loss:
+        area = (
+            f"AUC {loss['auc']:.4f} (path in distance, |end - start| = "
+            f"{s['endpoint_distance']:.4g}; per unit t {loss['auc_t']:.4f})"
+        )
+    else:
+        area = f"AUC per unit t {loss['auc_t']:.4f}"
+    return (
+        f"loss barrier {loss['barrier_height']:.4f}, convexity gap {loss['convexity_gap']:.4f}, "
+        f"{area}; accuracy drop {s['accuracy']['barrier_height']:.4f}; best accuracy "
+        f"{s['accuracy']['best']:.4f} at t={s['accuracy']['best_t']:.3g}"
+    )
 
 
 def render_walk(walk: PathWalk, config) -> list[str]:

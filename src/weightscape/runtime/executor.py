@@ -125,7 +125,7 @@ def evaluate_points(
         if key in done:
             out.append(Evaluated(done[key].result, True, key))
             continue
-        stored = store.get(key) if store is not None else None
+        stored = store.get(key, engine.task) if store is not None else None
         if stored is not None:
             done[key] = Evaluated(stored, True, key)
         elif store is not None and not store.claim(key):
@@ -144,6 +144,10 @@ def evaluate_points(
 
 
 def _compute(engine: Engine, row, spec, key: str, store: ResultStore | None) -> Evaluated:
+    if store is not None:  # stored by another worker since we looked: read it, do not redo it
+        stored = store.get(key, engine.task)
+        if stored is not None:
+            return Evaluated(stored, True, key)
     start = time.perf_counter()
     try:
         result = engine.evaluate(row)
@@ -161,7 +165,7 @@ def _await_or_compute(engine: Engine, row, spec, key: str, store: ResultStore) -
     its lease ends first (the worker died or gave it up)."""
     delay = 0.05
     while True:
-        stored = store.get(key)
+        stored = store.get(key, engine.task)
         if stored is not None:
             return Evaluated(stored, True, key)
         if store.claim(key):

@@ -103,7 +103,7 @@ class RayExecutor:
         for key, row in zip(keys, rows, strict=True):
             if key in found or key in todo:
                 continue
-            stored = store.get(key) if store is not None else None
+            stored = store.get(key, spec.task) if store is not None else None
             if stored is not None:
                 found[key] = stored
             else:

@@ -25,10 +25,13 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.result import PointResult
+
+if TYPE_CHECKING:
+    from weightscape.data.task import Task
 
 SCHEMA_VERSION = 2  # 1: a points table only (before versions); 2: meta and claims tables
 POINT_COLUMNS = ("key", "spec", "metrics", "arrays", "seconds", "created")
@@ -169,8 +172,13 @@ class ResultStore:
 
     # --- points -------------------------------------------------------------------------------
 
-    def get(self, key: str) -> PointResult | None:
-        """The stored result for ``key``, or None."""
+    def get(self, key: str, task: Task | None = None) -> PointResult | None:
+        """The stored result for ``key``, or None.
+
+        With the ``task`` the point was evaluated on, registered point metrics the stored row
+        lacks (it was written before they were registered) are computed from its stored
+        per-example predictions and losses; the row itself is not changed.
+        """
         row = self._retry(
             lambda: self._db.execute(
                 "SELECT metrics, arrays FROM points WHERE key = ?", (key,)
@@ -178,7 +186,9 @@ class ResultStore:
         )
         if row is None:
             return None
-        return PointResult.from_stored(json.loads(row[0]), row[1])
+        if task is None:
+            return PointResult.from_stored(json.loads(row[0]), row[1])
+        return PointResult.from_stored(json.loads(row[0]), row[1], task.labels, task.num_labels)
 
     def put(self, key: str, spec: dict[str, Any], result: PointResult, seconds: float) -> None:
         """Store one result durably (its own transaction); its claim, if any, ends."""

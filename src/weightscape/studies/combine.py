@@ -1,8 +1,9 @@
 """Learned per-group mixes of two minima against the best point on the line (Qin et al. 2022).
 
-Qin et al.'s Table 2: the best linear point (t chosen on dev accuracy) and the better endpoint,
-against one mix per grouping (per layer, module or matrix) whose coefficients train on the train
-split (``weightscape.training.learned_mix``); each is reported on the dev and test subsets.
+Qin et al.'s Table 2: the best linear point (t chosen on dev accuracy) and the better endpoint
+(by default the one better on test, as in the paper; ``endpoint_split``), against one mix per
+grouping (per layer, module or matrix) whose coefficients train on the train split
+(``weightscape.training.learned_mix``); each is reported on the dev and test subsets.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
-from weightscape.studies.pair import TRAIN_FIELDS, PairFields
+from weightscape.studies.pair import TRAIN_FIELDS, PairFields, best_row, endpoint_row
 
 Grouping = Literal["layer", "module", "matrix"]
 
@@ -93,21 +94,11 @@ def run(config: Config) -> CombineResult:
         engines["dev"],
         engines["test"],
         even_grid(config.points),
+        endpoint_split=config.endpoint_split,
         store=store,
         progress=config.progress,
     )
-    rows = [
-        {
-            "method": f"linear (best t = {line['t']:.2f} on dev)",
-            "dev": line["dev"],
-            "test": line["test"],
-        },
-        {
-            "method": f"better endpoint ({line['better_endpoint']})",
-            "dev": line["endpoint_dev"],
-            "test": line["endpoint_test"],
-        },
-    ]
+    rows = [best_row(line, "linear"), endpoint_row(line)]
     alphas = {}
     for grouping in config.group_by:
         point, _ = learn_combination(

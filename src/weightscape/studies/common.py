@@ -9,10 +9,18 @@ rules live in validators whose messages name the flags.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 SPLITS = ("train", "validation", "test", "all")
 Split = Literal["train", "validation", "test", "all"]
@@ -42,6 +50,24 @@ def resolve_checkpoints(anchors, zoo: Path | None, config: Path | None) -> list[
     ]
 
 
+def check_output(path: Path, folder: bool = True) -> Path:
+    """``path`` if results can be written there, else a ValueError saying why.
+
+    An output folder that exists must be a folder, an output file (a store) must not be one;
+    the nearest existing parent must be writable (nothing is created here).
+    """
+    path = Path(path)
+    if path.exists() and path.is_dir() != folder:
+        kind = "a file" if folder else "a folder"
+        raise ValueError(f"'{path}' exists and is {kind}; give another path")
+    parent = path if path.is_dir() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"cannot write in '{parent}'; give a writable path")
+    return path
+
+
 def positional(description: str, **kwargs: Any) -> Any:
     """A field given on the command line without a flag (``weightscape interpolate A B``)."""
     return Field(description=description, json_schema_extra={"positional": True}, **kwargs)
@@ -56,6 +82,15 @@ class StudyConfig(BaseModel):
     """Base of every study's settings: frozen, unknown keys refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("out", "store", check_fields=False)
+    @classmethod
+    def _writable_output(cls, path: Path | None, info: ValidationInfo) -> Path | None:
+        """Refuse an output that cannot be written before any work is done (a file where a
+        folder must go, or a place this process may not write)."""
+        if path is None:
+            return None
+        return check_output(path, folder=info.field_name == "out")
 
     @classmethod
     def flag_of(cls, field: str) -> str:
@@ -143,10 +178,14 @@ class EvalFields(StudyConfig):
     @field_validator("label_map")
     @classmethod
     def _label_map(cls, name: str | None) -> str | None:
-        from weightscape.evaluation.label_maps import LABEL_MAPS
+        from weightscape.errors import WeightscapeError
+        from weightscape.evaluation.label_maps import get_label_map
 
-        if name is not None and name not in LABEL_MAPS:
-            raise ValueError(f"unknown label map; available: {', '.join(sorted(LABEL_MAPS))}")
+        if name is not None:
+            try:
+                get_label_map(name)  # lists the valid names; a retired one names its successors
+            except WeightscapeError as err:
+                raise ValueError(str(err)) from None
         return name
 
     def eval_settings(self):

@@ -2,8 +2,10 @@
 
 Qin et al. (2022) join minima that the line separates by a barrier with a Bezier curve of one
 control point. The control points train on the train split (``weightscape.training.curve_fit``);
-the line and the fitted curve are then walked at the same t on the validation subset, through the
-results store, so the two paths compare point for point.
+the line and the fitted curve are then walked at the same t on the validation (dev) and test
+subsets, through the results store, so the two paths compare point for point. The table is Qin et
+al.'s Table 1: the best point of the line and of the curve, each with t chosen on dev and reported
+on test, against the better endpoint (by default the one better on test, as in the paper).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
-from weightscape.studies.pair import TRAIN_FIELDS, PairFields
+from weightscape.studies.pair import TRAIN_FIELDS, PairFields, best_row, endpoint_row
 
 CURVE_FIELDS = {
     **TRAIN_FIELDS,
@@ -49,22 +51,27 @@ class Config(PairFields):
         return CurveConfig(**self.training_values(CURVE_FIELDS))
 
     def estimated_points(self, models: int | None = None) -> int:
-        """Points walked after the fit: the line and the curve."""
-        return 2 * self.points
+        """Points walked after the fit: the line and the curve, on dev and on test."""
+        return 4 * self.points
 
 
 class CurveResult(NamedTuple):
     """The fitted curve and the two walks.
 
     Attributes:
-        walks: ``{"line": PathWalk, "curve": PathWalk}`` on the validation subset.
+        walks: ``{"line": PathWalk, "curve": PathWalk}`` on the validation (dev) subset.
         anchors: The fitted path's checkpoints ``[a, control_1, ..., control_k, b]``.
         history: The fit's training history (losses, evaluations).
+        test_walks: The same two paths at the same t on the test subset.
+        rows: Qin et al.'s Table 1: ``{"method", "dev": metrics, "test": metrics, ...}`` for the
+            best linear point, the best curved point and the better endpoint.
     """
 
     walks: dict[str, Any]
     anchors: list[Any]
     history: list[dict]
+    test_walks: dict[str, Any]
+    rows: list[dict[str, Any]]
 
     def summary(self) -> dict[str, Any]:
         """Each walk's highest loss, lowest accuracy and loss barrier, and the controls' paths."""
@@ -80,8 +87,26 @@ class CurveResult(NamedTuple):
         return summary
 
 
+def table_rows(
+    dev_walks: dict[str, Any], test_walks: dict[str, Any], endpoint_split: str = "test"
+) -> list[dict[str, Any]]:
+    """Qin et al.'s Table 1 from the line and the curve walked on dev and test: the best point of
+    each (t chosen on dev accuracy) and the better endpoint (chosen on ``endpoint_split``)."""
+    from weightscape.analyses.best_point import best_of_walks
+
+    best = {
+        name: best_of_walks(dev_walks[name], test_walks[name], endpoint_split=endpoint_split)
+        for name in ("line", "curve")
+    }
+    return [
+        best_row(best["line"], "linear"),
+        best_row(best["curve"], f"curved ({dev_walks['curve'].path})"),
+        endpoint_row(best["line"]),
+    ]
+
+
 def run(config: Config) -> CurveResult:
-    """Fit the curve on the train split; walk the line and the curve on the validation subset.
+    """Fit the curve on the train split; walk the line and the curve on the dev and test subsets.
 
     The control points are saved as checkpoints in ``config.out / "curve"``; every walked point
     goes through the results store.
@@ -92,7 +117,7 @@ def run(config: Config) -> CurveResult:
     from weightscape.training.curve_fit import fit_curve
 
     a, b = config.checkpoints()
-    train, dev, _ = config.splits()
+    train, dev, test = config.splits()
     space = config.parameter_space()
     anchors, history = fit_curve(
         a,
@@ -105,16 +130,18 @@ def run(config: Config) -> CurveResult:
         model_labels=config.model_labels,
     )
     store = config.results_store(config.out)
-    walks = {}
+    walks: dict[str, dict[str, Any]] = {"dev": {}, "test": {}}
     for name, (models, path) in {
         "line": ([a, b], "linear"),
         "curve": (anchors, config.path),
     }.items():
-        engine = Engine(
-            models, dev, space=space, settings=config.eval_settings(), device=config.device
-        )
-        walks[name] = walk_path(
-            engine, even_grid(config.points), path=path, store=store, progress=config.progress
-        )
-        del engine  # one working model at a time
-    return CurveResult(walks, anchors, history)
+        for split, task in (("dev", dev), ("test", test)):
+            engine = Engine(
+                models, task, space=space, settings=config.eval_settings(), device=config.device
+            )
+            walks[split][name] = walk_path(
+                engine, even_grid(config.points), path=path, store=store, progress=config.progress
+            )
+            del engine  # one working model at a time
+    rows = table_rows(walks["dev"], walks["test"], config.endpoint_split)
+    return CurveResult(walks["dev"], anchors, history, walks["test"], rows)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pydantic import Field, create_model, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
+from weightscape.settings import problem_lines
 from weightscape.studies.common import Device, Split, StudyConfig, TaskFields
 
 # FinetuneConfig's module is pydantic-only (no torch, numpy or data): validation stays instant.
@@ -103,6 +104,13 @@ class Config(TaskFields, RunFields):
                 f"{flags} only appl{'ies' if len(other) == 1 else 'y'} to --method {methods}; "
                 f"this run uses --method {self.method}"
             )
+        try:  # the run's own rules across fields (save steps within the steps, ...)
+            self.finetune_config()
+        except ValidationError as err:
+            names = {name: self.flag_of(name) for name in RUN_FIELDS}
+            raise ValueError(
+                "; ".join(p.rstrip(".") for p in problem_lines(err, names=names))
+            ) from None
         return self
 
     def finetune_config(self) -> FinetuneConfig:

@@ -144,19 +144,15 @@ def _base(zoo, given: str | None):
 
 
 def _add_weight_matrices(grid, spec, base) -> None:
-    """Euclidean distances over the grid's space; with a base, cosines of task vectors over the
-    encoder tensors the base has (a finetuned head is new, with no pretrained counterpart)."""
+    """With a base, cosines of task vectors over the encoder tensors the base has (a finetuned
+    head is new, with no pretrained counterpart). The Euclidean distances over the grid's space
+    are already there: :func:`connectivity_grid` measures the AUC in them."""
     import numpy as np
 
-    from weightscape.analyses.weight_stats import (
-        cosine_similarities,
-        euclidean_distances,
-        gram_matrix,
-    )
+    from weightscape.analyses.weight_stats import cosine_similarities, gram_matrix
     from weightscape.models.space import HEAD_PATTERNS
 
     anchors = list(spec.anchors)
-    grid.matrices["euclidean"] = euclidean_distances(gram_matrix(anchors, spec.space))
     if base is not None:
         # A finetuned head is drawn anew (whatever head the base has), so it is no task vector.
         encoder = spec.space.model_copy(update={"exclude": (*spec.space.exclude, *HEAD_PATTERNS)})

@@ -9,7 +9,7 @@ the two defaults differ (the training configs' 64, the evaluation's 128).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -49,6 +49,12 @@ class PairFields(TableFields, EvalFields, SpaceFields):
     batch_size_train: int = Field(32, ge=1, description="training batch size")
     train_max_length: int = Field(64, ge=8, description="truncate training inputs to N tokens")
     seed: int = Field(0, description="seed of the training data order and dropout")
+    endpoint_split: Literal["test", "dev"] = Field(
+        "test",
+        description="split that picks the better endpoint of the table's baseline row: test (as "
+        "in Qin et al.'s Tables 1-2, the endpoint better on the reported split) or dev (chosen "
+        "like t, without looking at test)",
+    )
 
     @field_validator("anchors")
     @classmethod
@@ -81,3 +87,24 @@ class PairFields(TableFields, EvalFields, SpaceFields):
     def training_values(self, fields: dict[str, str]) -> dict[str, Any]:
         """Keyword arguments of a training config: ``fields`` maps study field -> its field."""
         return {target: getattr(self, source) for source, target in fields.items()}
+
+
+def best_row(best: dict[str, Any], name: str) -> dict[str, Any]:
+    """A table row of :func:`~weightscape.analyses.best_point.best_of_walks`'s chosen point."""
+    return {
+        "method": f"{name} (best t = {best['t']:.2f} on dev)",
+        "t": best["t"],
+        "dev": best["dev"],
+        "test": best["test"],
+    }
+
+
+def endpoint_row(best: dict[str, Any]) -> dict[str, Any]:
+    """The table row of the better endpoint, naming the split that chose it."""
+    return {
+        "method": f"better endpoint on {best['endpoint_split']} ({best['better_endpoint']})",
+        "endpoint": best["better_endpoint"],
+        "chosen_on": best["endpoint_split"],
+        "dev": best["endpoint_dev"],
+        "test": best["endpoint_test"],
+    }

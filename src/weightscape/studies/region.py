@@ -1,10 +1,16 @@
 """Regions of a zoo by the generalised loss (Gueta et al. 2023).
 
 PB of In vs Ex, In' vs Ex and In' vs In per dataset, per task family and in general; the edges
-of each dataset's region (extrapolation, moves from the centroid); and interpolation across
-data. Every point is scored by a linear probe fitted on the target dataset over the point's
-frozen encoder. A target is a dataset of the zoo's ``--tag`` (a trailing ``:train`` dropped),
-loaded as a built-in task or a table file.
+of the regions (extrapolation, moves from the centroids toward theta = 0, the pretrained model
+and random directions); and interpolation across data. Every point is scored by a linear probe
+fitted on the target dataset over the point's frozen encoder. A target is a dataset of the
+zoo's ``--tag`` (a trailing ``:train`` dropped), loaded as a built-in task or a table file.
+
+The defaults are the paper's protocol: |In| hull samples per group, every model pair of each
+category scored on every target of its level, the same pairs extrapolated in 10 log steps, at
+all three levels, and App. F's moves at the dataset and general levels. That can be many
+points, so the number to evaluate is printed before the first one (``--estimate-only`` stops
+there); ``--quick`` or explicit smaller settings give a fast look.
 
 :func:`run` saves everything the chosen sections measured to ``regions.json`` after each
 section, so an interrupted study keeps what it finished (and the store makes a rerun skip every
@@ -22,6 +28,11 @@ from pydantic import Field, field_validator
 from weightscape.studies.common import EvalFields, SpaceFields
 
 SECTIONS = ("pb", "edges", "paths")
+LEVELS = ("dataset", "family", "general")
+DIRECTIONS = ("origin", "pretrained", "random")
+MOVE_LEVELS = ("dataset", "general")
+QUICK = {"hull": 3, "max_pairs": 2, "extrapolation_steps": 4}
+PAPER_STEPS = 10  # "10 steps in logarithmic advances from 1 to 32" (Gueta et al. §6.1)
 
 
 class Config(SpaceFields, EvalFields):
@@ -40,16 +51,62 @@ class Config(SpaceFields, EvalFields):
     sections: tuple[str, ...] = Field(
         SECTIONS, min_length=1, description="what to run: pb, edges, paths"
     )
-    hull: int = Field(10, ge=1, description="In' samples (from the convex hull) per group")
+    levels: tuple[str, ...] = Field(
+        LEVELS,
+        min_length=1,
+        description="granularities of PB, paths and extrapolation: dataset, family, general",
+    )
+    quick: bool = Field(
+        False,
+        description="a fast look instead of the paper's protocol: --hull 3, --max-pairs 2, "
+        "--extrapolation-steps 4 where not given",
+    )
+    estimate_only: bool = Field(
+        False, description="print the number of points the protocol evaluates, then stop"
+    )
+    hull: int | None = Field(
+        None,
+        ge=1,
+        description="In' samples (from the convex hull) per group (default: |In|, as Gueta et al.)",
+    )
     random: int = Field(3, ge=0, description="random-direction anchors about the base")
+    toward: tuple[str, ...] = Field(
+        DIRECTIONS,
+        min_length=1,
+        description="moves from a centroid toward: origin (theta = 0), pretrained, random",
+    )
+    move_levels: tuple[str, ...] = Field(
+        MOVE_LEVELS,
+        min_length=1,
+        description="moves from the centroid of each dataset's models and of all models "
+        "(source vs non-source models, App. F): dataset, general",
+    )
     radii: tuple[Annotated[float, Field(allow_inf_nan=False)], ...] = Field(
         (0.0, 0.5, 1.0, 2.0, 4.0, 8.0),
         min_length=1,
         description="radii of moves from a centroid, in mean model-centroid distances",
     )
-    extrapolation_steps: int = Field(6, ge=2, description="log steps past each model")
+    extrapolation_steps: int | None = Field(
+        None,
+        ge=2,
+        description=f"log steps past each model (default: {PAPER_STEPS}, as Gueta et al.)",
+    )
     reach: float = Field(32.0, gt=1, allow_inf_nan=False, description="largest t extrapolated")
-    max_pairs: int = Field(6, ge=1, description="model pairs per category")
+    extrapolation_pairs: Literal["paths", "first"] = Field(
+        "paths",
+        description="extrapolate the interpolation's pairs and targets (paths, as Gueta et al.) "
+        "or only the first two models of each dataset on it (first)",
+    )
+    max_pairs: int | None = Field(
+        None,
+        ge=1,
+        description="model pairs per category, drawn seeded (default: every pair, as Gueta et al.)",
+    )
+    path_targets: Literal["level", "own"] = Field(
+        "level",
+        description="score each path on every target of its level (level, as Gueta et al.) or on "
+        "its two models' own datasets, from the target's own model (own)",
+    )
     seed: int = Field(0, ge=0, description="seed of hulls, directions, pairs and target subsets")
     probe_train: int = Field(
         512, ge=1, description="probe training examples per target (its train split)"
@@ -65,15 +122,34 @@ class Config(SpaceFields, EvalFields):
     )
     out: Path = Field(Path("weightscape-out/region"), description="output folder")
 
-    @field_validator("sections")
+    @field_validator("sections", "levels", "toward", "move_levels")
     @classmethod
-    def _known_sections(cls, sections: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_names(cls, names: tuple[str, ...], info) -> tuple[str, ...]:
         from weightscape.errors import unknown_name_error
 
-        for section in sections:  # before any data is loaded
-            if section not in SECTIONS:
-                raise ValueError(str(unknown_name_error("section", section, SECTIONS)).rstrip("."))
-        return tuple(dict.fromkeys(sections))
+        kind, allowed = {
+            "sections": ("section", SECTIONS),
+            "levels": ("level", LEVELS),
+            "toward": ("direction", DIRECTIONS),
+            "move_levels": ("level", MOVE_LEVELS),
+        }[info.field_name]
+        for name in names:  # before any data is loaded
+            if name not in allowed:
+                raise ValueError(str(unknown_name_error(kind, name, allowed)).rstrip("."))
+        return tuple(dict.fromkeys(names))
+
+    def protocol(self) -> dict[str, Any]:
+        """The sizes the sections use: the paper's unless given (``--quick``: :data:`QUICK`).
+
+        ``hull`` None means |In| samples per group, ``max_pairs`` None every pair.
+        """
+        quick = QUICK if self.quick else {}
+        steps = self.extrapolation_steps
+        return {
+            "hull": self.hull if self.hull is not None else quick.get("hull"),
+            "max_pairs": self.max_pairs if self.max_pairs is not None else quick.get("max_pairs"),
+            "extrapolation_steps": steps or quick.get("extrapolation_steps", PAPER_STEPS),
+        }
 
 
 class RegionResult(NamedTuple):
@@ -124,34 +200,89 @@ def run(config: Config) -> RegionResult:
 
 
 def run_sections(study, config: Config) -> RegionResult:
-    """Run ``config.sections`` of ``study``, saving ``regions.json`` after each."""
+    """Count the points of ``config.sections`` (printed on stderr), then run them, saving
+    ``regions.json`` after each (with ``estimate_only``, only the count is saved)."""
+    import sys
     import time
 
-    from weightscape.analyses.region_edges import centroid_moves, extrapolation_curves
-    from weightscape.analyses.region_paths import centroid_interpolation, interpolation_across_data
-    from weightscape.analyses.region_pb import LEVELS, region_comparisons
-
     out = Path(config.out)
+    steps = section_steps(study, config)
+    plan = study.plan(lambda: [steps[section]() for section in config.sections])
+    print(
+        f"region: {plan.to_evaluate} points to evaluate ({plan.distinct} distinct, "
+        f"{plan.stored} already stored; "
+        + ", ".join(f"{t} {n}" for t, n in plan.by_target.items())
+        + ")",
+        file=sys.stderr,
+    )
     out.mkdir(parents=True, exist_ok=True)
     path = out / "regions.json"
-    results: dict[str, Any] = {"settings": _settings(study, config)}
-    steps = {
-        "pb": lambda: {"comparisons": region_comparisons(study, config.hull, LEVELS)},
-        "edges": lambda: {
-            "extrapolation": extrapolation_curves(study, config.extrapolation_steps, config.reach),
-            "moves": centroid_moves(study, config.radii),
-        },
-        "paths": lambda: {
-            "interpolation": interpolation_across_data(study, max_pairs=config.max_pairs),
-            "centroid_interpolation": centroid_interpolation(study),
+    results: dict[str, Any] = {
+        "settings": _settings(study, config),
+        "plan": {
+            "to_evaluate": plan.to_evaluate,
+            "distinct": plan.distinct,
+            "stored": plan.stored,
+            "requested": plan.requested,
+            "by_target": plan.by_target,
         },
     }
+    if config.estimate_only:
+        _save(results, path)
+        return RegionResult(results, path)
     for section in config.sections:
         start = time.perf_counter()
         results.update(steps[section]())
         results.setdefault("seconds", {})[section] = round(time.perf_counter() - start, 1)
         _save(results, path)
     return RegionResult(results, path)
+
+
+def section_steps(study, config: Config) -> dict[str, Any]:
+    """Section name -> a function that runs it on ``study`` and returns its results."""
+    from weightscape.analyses.region_edges import (
+        centroid_moves,
+        extrapolation_curves,
+        general_moves,
+    )
+    from weightscape.analyses.region_paths import centroid_interpolation, interpolation_across_data
+    from weightscape.analyses.region_pb import region_comparisons
+
+    sizes = config.protocol()
+
+    def edges() -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "extrapolation": extrapolation_curves(
+                study,
+                sizes["extrapolation_steps"],
+                config.reach,
+                pairs=config.extrapolation_pairs,
+                max_pairs=sizes["max_pairs"],
+                targets=config.path_targets,
+                categories=config.levels,
+            )
+        }
+        if "dataset" in config.move_levels:
+            found["moves"] = centroid_moves(study, config.radii, config.toward)
+        if "general" in config.move_levels:
+            found["general_moves"] = general_moves(study, config.radii, config.toward)
+        return found
+
+    return {
+        "pb": lambda: {"comparisons": region_comparisons(study, sizes["hull"], config.levels)},
+        "edges": edges,
+        "paths": lambda: {
+            "interpolation": interpolation_across_data(
+                study,
+                max_pairs=sizes["max_pairs"],
+                targets=config.path_targets,
+                categories=config.levels,
+            ),
+            "centroid_interpolation": centroid_interpolation(
+                study, targets=config.path_targets, categories=config.levels
+            ),
+        },
+    }
 
 
 def _targets(models, config: Config):
@@ -173,6 +304,7 @@ def _targets(models, config: Config):
 
 def _settings(study, config: Config) -> dict[str, Any]:
     first = next(iter(study.targets.values()))
+    sizes = config.protocol()
     return {
         "models": [m.name for m in study.models],
         "groups": {g: [study.models[i].name for i in m] for g, m in study.groups.items()},
@@ -185,9 +317,17 @@ def _settings(study, config: Config) -> dict[str, Any]:
         "space": study.space.describe(),
         "random_directions": study.random_directions,
         "seed": study.seed,
-        "hull_size": config.hull,
+        "hull_size": sizes["hull"] if sizes["hull"] is not None else "|In|",
         "radii": list(config.radii),
-        "max_pairs": config.max_pairs,
+        "max_pairs": sizes["max_pairs"] if sizes["max_pairs"] is not None else "all",
+        "extrapolation_steps": sizes["extrapolation_steps"],
+        "reach": config.reach,
+        "extrapolation_pairs": config.extrapolation_pairs,
+        "path_targets": config.path_targets,
+        "levels": list(config.levels),
+        "toward": list(config.toward),
+        "move_levels": list(config.move_levels),
+        "quick": config.quick,
     }
 
 

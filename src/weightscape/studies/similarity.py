@@ -3,7 +3,11 @@ clusters scored against zoo tags, and t-SNE and PCA pictures.
 
 The task vectors start from the zoo's pretrained base, resolved one way for every command
 (:func:`~weightscape.models.zoo_base.resolve_base`): ``--base`` must agree with the manifest's
-base and the models' ``base`` tags, so a wrong base is refused rather than measured.
+base and the models' ``base`` tags, so a wrong base is refused rather than measured. A zoo
+finetuned from several pretrained models on purpose (Gueta et al. App. B) takes
+``--per-model-base``: each task vector starts from the base its model's own ``base`` tag names
+(:func:`~weightscape.models.zoo_base.resolve_model_bases`); ``--by base`` scores the clusters
+against the bases.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ class Config(SpaceFields):
         description="pretrained model the task vectors start from: a folder or 'minilm' "
         "(default: the zoo's base, else the 'base' tag its models share); it must agree with "
         "their 'base' tags",
+    )
+    per_model_base: bool = Field(
+        False,
+        description="subtract from each model the base its own 'base' tag names (a zoo "
+        "finetuned from several pretrained models); by default one base for the whole zoo",
     )
     by: tuple[str, ...] = repeated(
         "zoo tag to score the clusters against and colour plots by (repeatable)",
@@ -64,6 +73,8 @@ class Config(SpaceFields):
     def _one_source(self) -> Config:
         if self.zoo is not None and self.models is not None:
             raise ValueError("give one of --zoo, --models, not both")
+        if self.per_model_base and self.base is not None:
+            raise ValueError("give one of --base, --per-model-base, not both")
         return self
 
 
@@ -83,7 +94,7 @@ def run(config: Config):
     from weightscape.analyses.similarity import analyse_similarity
     from weightscape.errors import WeightscapeError
     from weightscape.models.zoo import Zoo
-    from weightscape.models.zoo_base import resolve_base
+    from weightscape.models.zoo_base import resolve_base, resolve_model_bases
 
     if config.zoo is not None:
         zoo = Zoo.from_manifest(config.zoo)
@@ -94,9 +105,10 @@ def run(config: Config):
             "Give the models: --zoo (a zoo manifest with tagged models) or --models (a glob of "
             "checkpoint folders)."
         )
+    base = resolve_model_bases(zoo) if config.per_model_base else resolve_base(zoo, config.base)
     similarity = analyse_similarity(
         list(zoo),
-        resolve_base(zoo, config.base),
+        base,
         space=config.parameter_space(),
         by=config.by,
         k=config.k,

@@ -41,7 +41,7 @@ from weightscape.errors import WeightscapeError, unknown_name_error
 from weightscape.settings import problem_lines
 
 # Step names whose study module is named otherwise.
-MODULE_OF = {"pretrain": "pretraining"}
+MODULE_OF = {"pretrain": "pretraining", "mean-path": "mean_path", "run-distance": "run_distance"}
 INPUT_PATHS = ("zoo", "zoo_file", "grid", "config", "tokenizer")
 TASK_FIELDS = ("task", "source_task", "target_task", "task_a", "task_b")
 
@@ -268,9 +268,12 @@ def run_study(study: Study, render: Callable[[str, Any, Any], list[str]]) -> lis
     Returns:
         The lines each step's rendering produced, under a heading per step.
     """
+    from weightscape.outputs import writing
+
     lines = []
     for i, step in enumerate(study.steps, 1):
-        result = step.module.run(step.config)
         lines.append(f"== step {i}/{len(study.steps)}: {step.name}")
-        lines += render(step.name, result, step.config)
+        what = f"weightscape run {study.path} (step {i}: {step.name})"
+        with writing(getattr(step.config, "out", None), what):  # marked until all is written
+            lines += render(step.name, step.module.run(step.config), step.config)
     return lines

@@ -22,6 +22,7 @@ from weightscape.evaluation.evaluator import EvalSettings, Evaluator
 from weightscape.geometry import get_path
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
+from weightscape.outputs import write_text
 from weightscape.training.mixing import (
     FrozenAnchors,
     Mixer,
@@ -141,11 +142,12 @@ def fit_curve(
         eval_every=config.eval_every or config.steps,
     )
     controls = save_controls(mixer, a, out)
-    (out / "curve.json").write_text(
+    write_text(
+        (out / "curve.json"),
         json.dumps(
             {"config": config.model_dump(), "anchors": [a.name, b.name], "history": history},
             indent=1,
-        )
+        ),
     )
     return [a, *controls, b], history
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 from copy import copy
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 from weightscape.models.tuning import (
@@ -106,7 +114,10 @@ class FinetuneConfig(BaseModel):
         None, description="seed of the added modules' init (LoRA, adapters); none: the head seed"
     )
     init_noise_std: float = Field(
-        0.0, ge=0, description="std of Gaussian noise added to the pretrained weights"
+        0.0,
+        ge=0,
+        description="std of Gaussian noise added to the pretrained weights before training "
+        "(0: none; Qin et al. 2022, App. C.1, vary the initialisation of finetuning with std 2e-4)",
     )
     init_noise_seed: int = Field(0, description="seed of that noise")
     data_half: int | None = Field(
@@ -133,6 +144,18 @@ class FinetuneConfig(BaseModel):
         description="record every K steps and at the last (default: steps // 10); short runs "
         "see less than an epoch, so records are per K steps, not per epoch",
     )
+
+    @field_validator("save_steps")
+    @classmethod
+    def _within_the_run(cls, steps: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        total = info.data.get("steps")
+        beyond = [s for s in steps if total is not None and s > total]
+        if beyond:
+            raise ValueError(
+                f"steps {', '.join(map(str, beyond))} lie beyond the run's {total} steps, so no "
+                "checkpoint would be saved there; give save steps up to the steps"
+            )
+        return steps
 
     @model_validator(mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from weightscape.data import Task
 from weightscape.evaluation.grouped import GroupedPoint
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace, group_of
+from weightscape.outputs import write_text
 from weightscape.training.mixing import (
     FrozenAnchors,
     Mixer,
@@ -100,7 +101,8 @@ def learn_combination(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"combination-{config.group_by}.json").write_text(
+        write_text(
+            (out / f"combination-{config.group_by}.json"),
             json.dumps(
                 {
                     "config": config.model_dump(),
@@ -109,6 +111,6 @@ def learn_combination(
                     "history": history,
                 },
                 indent=1,
-            )
+            ),
         )
     return point, history

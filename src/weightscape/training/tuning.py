@@ -11,10 +11,13 @@ a time):
 - ``head_seed``: the new classification head (normal, std ``initializer_range``; zero bias);
 - ``module_seed``: the new modules' random tensors (the spec's ``init_modules``: LoRA ``A`` as
   peft draws it, Kaiming uniform; adapters' down-projections, normal std 1e-2). LoRA ``B`` and
-  adapters' up-projections start at zero, so a tuned model starts exactly at the model it tunes;
+  adapters' up-projections start at zero, so a tuned model starts exactly at the model it tunes.
+  Adapters with ``init: gaussian`` draw both projections (normal, std ``init_std``), as Qin et
+  al. (2022) draw every new module: two module seeds then differ in all the new weights;
 - ``init_noise_seed``: Gaussian noise of std ``init_noise_std`` added to every pretrained
   floating-point parameter (not the new head or modules) before training, a different
-  initialisation around the same pretrained point (Qin et al., 2022).
+  initialisation around the same pretrained point (Qin et al., 2022, App. C.1: std 2e-4; off by
+  default here).
 """
 
 from __future__ import annotations

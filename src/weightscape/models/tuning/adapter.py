@@ -1,8 +1,11 @@
 """Bottleneck adapters (Houlsby et al., 2019) after attention and feed-forward outputs.
 
-The adapters and the head train. The modules themselves are :mod:`weightscape.models.adapters`;
-their down-projections are drawn from the module seed and their up-projections start at zero, so
-an adapted model starts exactly at the model it adapts.
+The adapters and the head train. The modules themselves are :mod:`weightscape.models.adapters`.
+By default (``init: zero-up``) their down-projections are drawn from the module seed and their
+up-projections start at zero, so an adapted model starts exactly at the model it adapts.
+``init: gaussian`` draws both projections from N(0, ``init_std``^2), as Qin et al. (2022) draw
+every newly introduced module when they vary the initialisation (their released code draws with
+std 0.02, ``--r_std``; their appendix C.1 states 2e-4).
 """
 
 from __future__ import annotations
@@ -27,7 +30,21 @@ class AdapterSpec(TuningSpec):
     nonlinearity: Literal["gelu", "relu", "swish", "tanh"] = Field(
         "gelu", description="the adapters' nonlinearity"
     )
+    # The keys of weightscape.models.adapters.INIT_SCHEMES (a test holds them equal).
+    init: Literal["zero-up", "gaussian"] = Field(
+        "zero-up",
+        description="how new adapters start: zero-up (down-projection normal with std 1e-2, "
+        "up-projection 0: the model starts as the model it adapts) or gaussian (both "
+        "projections normal with std --adapter-init-std, as Qin et al. 2022 draw new modules)",
+    )
+    init_std: float = Field(
+        0.02,
+        gt=0,
+        description="std of the gaussian init (Qin et al.'s released code: 0.02; their paper's "
+        "appendix C.1 states 2e-4)",
+    )
     tagged: ClassVar[tuple[str, ...]] = ("bottleneck",)
+    start_options: ClassVar[tuple[str, ...]] = ("init", "init_std")
 
     def trains(self, name: str) -> bool:
         return is_tuning_module(name) or is_head(name)
@@ -44,7 +61,7 @@ class AdapterSpec(TuningSpec):
         drawn = 0
         for _, module in model.named_modules():
             if isinstance(module, BottleneckAdapter):
-                module.reset_parameters(generator)
+                module.reset_parameters(generator, self.init, self.init_std)
                 drawn += 1
         return drawn
 

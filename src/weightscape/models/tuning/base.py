@@ -31,11 +31,16 @@ class TuningSpec(BaseModel):
     Attributes:
         method: The method's name (each subclass narrows it to one ``Literal``).
         tagged: Options written into every run's zoo tags as ``<method>_<option>``.
+        start_options: Options that say only how the added modules start (an init scheme), not
+            what the model is: a checkpoint's sidecar names them only when they differ from their
+            default, so sidecars of models built the default way keep their bytes (and their
+            fingerprints).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     method: str
     tagged: ClassVar[tuple[str, ...]] = ()
+    start_options: ClassVar[tuple[str, ...]] = ()
 
     def trains(self, name: str) -> bool:
         """Whether the parameter called ``name`` (in the tuned model) trains."""

@@ -1,0 +1,61 @@
+"""Rendering of ``weightscape mean-path``: the mean curves over seeds with their band."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from weightscape.analyses.mean_path import MeanCurve
+from weightscape.outputs import atomic_path, write_text
+from weightscape.report.figures import finish, pyplot
+
+
+def render_mean_path(result: MeanCurve, config) -> list[str]:
+    """Write mean-path.json, mean-path.csv and mean-path.png into ``config.out``; the lines the
+    terminal shows."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text((out / "mean-path.json"), json.dumps(result.to_dict(), indent=1))
+    stats = {metric: result.stats(metric) for metric in result.curves}
+    with atomic_path(out / "mean-path.csv") as partial, partial.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        columns = [(m, k) for m in stats for k in ("mean", "std", "min", "max")]
+        writer.writerow(["t", *(f"{m}_{k}" for m, k in columns)])
+        for i, t in enumerate(result.ts):
+            writer.writerow([t, *(stats[m][k][i] for m, k in columns)])
+    plot_mean_path(result, out / "mean-path.png")
+    lines = [f"{len(result.pairs)} pairs: {'; '.join(result.pairs)}"]
+    lines.append(f"{'t':>6} {'loss mean':>10} {'+- std':>8} {'acc mean':>9} {'+- std':>8}")
+    loss, acc = stats["loss"], stats["accuracy"]
+    lines += [
+        f"{t:6.3g} {loss['mean'][i]:10.4f} {loss['std'][i]:8.4f} {acc['mean'][i]:9.4f} "
+        f"{acc['std'][i]:8.4f}"
+        for i, t in enumerate(result.ts)
+    ]
+    barrier = result.summaries.get("loss", {}).get("barrier_height")
+    if barrier is not None:
+        lines.append(
+            f"loss barrier {barrier['mean']:.4f} +- {barrier['std']:.4f} (sample std over the "
+            f"pairs; range {barrier['min']:.4f}..{barrier['max']:.4f})"
+        )
+    return [*lines, f"wrote {out}: mean-path.json, mean-path.csv, mean-path.png"]
+
+
+def plot_mean_path(result: MeanCurve, png: Path) -> Path:
+    """Loss and accuracy along t: each pair thin, the mean bold, the band shaded."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    band = "mean +- std" if result.band == "std" else "min..max"
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for values in result.curves[metric]:
+            ax.plot(result.ts, values, color="grey", linewidth=0.7, alpha=0.6)
+        lower, upper = result.bounds(metric)
+        ax.fill_between(result.ts, lower, upper, alpha=0.25, color="C0", label=band)
+        ax.plot(result.ts, result.stats(metric)["mean"], color="C0", linewidth=2, label="mean")
+        ax.set_xlabel("t (0 = first checkpoint of each pair, 1 = second)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Mean linear path over {len(result.pairs)} seeds")
+    return finish(fig, png)
