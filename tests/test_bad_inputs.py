@@ -143,10 +143,16 @@ CASES: list[Case] = [
     ("unsupported file", lambda e: e.walk(a=str(e.file("m.txt", "x"))), "unsupported suffix"),
     (
         "corrupt safetensors",
-        lambda e: e.walk("--config", str(e.models[0]), a=str(e.file("bad.safetensors", b"\x00" * 64))),
+        lambda e: e.walk(
+            "--config", str(e.models[0]), a=str(e.file("bad.safetensors", b"\x00" * 64))
+        ),
         "Cannot read safetensors file",
     ),
-    ("folder without weights", lambda e: e.walk(a=str(Path(e.tmp / "empty").mkdir() or e.tmp / "empty")), "holds no weights"),
+    (
+        "folder without weights",
+        lambda e: e.walk(a=str(Path(e.tmp / "empty").mkdir() or e.tmp / "empty")),
+        "holds no weights",
+    ),
     (
         "no config",
         lambda e: e.walk(a=str((lambda f: (f / "config.json").unlink() or f)(e.copy()))),
@@ -154,7 +160,9 @@ CASES: list[Case] = [
     ),
     (
         "config not JSON",
-        lambda e: e.walk(a=str((lambda f: (f / "config.json").write_text("{oops") and f)(e.copy()))),
+        lambda e: e.walk(
+            a=str((lambda f: (f / "config.json").write_text("{oops") and f)(e.copy()))
+        ),
         "config",
     ),
     (
@@ -178,11 +186,17 @@ CASES: list[Case] = [
     ),
     (
         "remote code",
-        lambda e: e.walk(a=str(e.config(e.copy(), model_type="evil", auto_map={"AutoConfig": "x.Y"}))),
+        lambda e: e.walk(
+            a=str(e.config(e.copy(), model_type="evil", auto_map={"AutoConfig": "x.Y"}))
+        ),
         "own Python code",
     ),
     # tokenizers
-    ("missing tokenizer folder", lambda e: e.walk("--tokenizer", str(e.tmp / "tok")), "does not exist"),
+    (
+        "missing tokenizer folder",
+        lambda e: e.walk("--tokenizer", str(e.tmp / "tok")),
+        "does not exist",
+    ),
     (
         "tokenizer folder without files",
         lambda e: e.walk("--tokenizer", str(Path(e.tmp / "t").mkdir() or e.tmp / "t")),
@@ -191,7 +205,11 @@ CASES: list[Case] = [
     # tasks
     ("unknown task name", lambda e: e.walk("--task", "rotten_tomatos"), "Did you mean"),
     ("missing task file", lambda e: e.walk("--task", str(e.tmp / "x.csv")), "No file or directory"),
-    ("empty task file", lambda e: e.walk("--task", str(e.file("e.csv", "text,label\n"))), "no examples"),
+    (
+        "empty task file",
+        lambda e: e.walk("--task", str(e.file("e.csv", "text,label\n"))),
+        "no examples",
+    ),
     (
         "task without a text column",
         lambda e: e.walk("--task", str(e.file("c.csv", "body,label\nhi,positive\n"))),
@@ -203,19 +221,39 @@ CASES: list[Case] = [
         lambda e: e.walk("--task", str(e.file("m.csv", "text,label\nhi,\nyo,positive\n"))),
         "missing value",
     ),
-    ("unsupported task format", lambda e: e.walk("--task", str(e.file("t.xlsx", "x"))), "Unsupported table format"),
+    (
+        "unsupported task format",
+        lambda e: e.walk("--task", str(e.file("t.xlsx", "x"))),
+        "Unsupported table format",
+    ),
     (
         "integer labels with gaps",
         lambda e: e.walk("--task", str(e.file("g.csv", "text,label\nhi,0\nyo,2\n"))),
         "do not cover",
     ),
-    ("probe on the train split", lambda e: e.walk("--probe-train", "8", "--split", "train"), "train split"),
+    (
+        "probe on the train split",
+        lambda e: e.walk("--probe-train", "8", "--split", "train"),
+        "train split",
+    ),
     ("texts past the positions", lambda e: e.walk("--task", _long_texts(e)), "positions for 64"),
     ("unknown label map", lambda e: e.walk("--label-map", "mnli_to_han"), "mnli_to_hans"),
-    ("model labels of another count", lambda e: e.walk("--model-labels", "a,b,c"), "--model-labels"),
+    (
+        "model labels of another count",
+        lambda e: e.walk("--model-labels", "a,b,c"),
+        "--model-labels",
+    ),
     # zoos
-    ("missing zoo manifest", lambda e: e.walk("--zoo", str(e.tmp / "z.yaml"), a="m0", b="m1"), "does not exist"),
-    ("zoo not YAML", lambda e: e.walk("--zoo", _zoo(e, "models: [\n"), a="x", b="y"), "Cannot parse zoo manifest"),
+    (
+        "missing zoo manifest",
+        lambda e: e.walk("--zoo", str(e.tmp / "z.yaml"), a="m0", b="m1"),
+        "does not exist",
+    ),
+    (
+        "zoo not YAML",
+        lambda e: e.walk("--zoo", _zoo(e, "models: [\n"), a="x", b="y"),
+        "Cannot parse zoo manifest",
+    ),
     (
         "zoo with an unknown key",
         lambda e: e.walk("--zoo", _zoo(e, {"models": [], "bsae": "x"}), a="x", b="y"),
@@ -223,28 +261,49 @@ CASES: list[Case] = [
     ),
     (
         "name not in the zoo",
-        lambda e: e.walk("--zoo", _zoo(e, {"models": [{"name": "m0", "path": str(e.models[0])}]}), a="m0", b="mX"),
+        lambda e: e.walk(
+            "--zoo", _zoo(e, {"models": [{"name": "m0", "path": str(e.models[0])}]}), a="m0", b="mX"
+        ),
         "no model named 'mX'",
     ),
     (
         "zoo with a name twice",
         lambda e: [
-            "grid", "--zoo", _zoo(e, {"models": [{"name": "m", "path": str(p)} for p in e.models[:2]]}),
-            "--out", str(e.tmp / "g"), "--store", str(e.store),
+            "grid",
+            "--zoo",
+            _zoo(e, {"models": [{"name": "m", "path": str(p)} for p in e.models[:2]]}),
+            "--out",
+            str(e.tmp / "g"),
+            "--store",
+            str(e.store),
         ],
         "more than once",
     ),
     (
         "zoo naming a missing checkpoint",
-        lambda e: e.walk("--zoo", _zoo(e, {"models": [{"name": "m0", "path": "gone"}]}), a="m0", b="m0"),
+        lambda e: e.walk(
+            "--zoo", _zoo(e, {"models": [{"name": "m0", "path": "gone"}]}), a="m0", b="m0"
+        ),
         "cannot be read",
     ),
     # outputs and stores
     ("out is a file", lambda e: e.walk("--out", str(e.file("f", "x"))), "exists and is a file"),
     ("store is a folder", lambda e: _replace_store(e.walk(), str(e.tmp)), "exists and is a folder"),
-    ("store of another program", lambda e: _replace_store(e.walk(), _foreign_store(e)), "another program"),
-    ("store of a newer weightscape", lambda e: _replace_store(e.walk(), _newer_store(e)), "newer weightscape"),
-    ("store not SQLite", lambda e: _replace_store(e.walk(), str(e.file("s.sqlite", b"x" * 4096))), "Cannot open results store"),
+    (
+        "store of another program",
+        lambda e: _replace_store(e.walk(), _foreign_store(e)),
+        "another program",
+    ),
+    (
+        "store of a newer weightscape",
+        lambda e: _replace_store(e.walk(), _newer_store(e)),
+        "newer weightscape",
+    ),
+    (
+        "store not SQLite",
+        lambda e: _replace_store(e.walk(), str(e.file("s.sqlite", b"x" * 4096))),
+        "Cannot open results store",
+    ),
     # flags
     ("a billion points", lambda e: e.walk("--points", "1000000000"), "--points"),
     ("one point", lambda e: e.walk("--points", "1"), "--points"),
@@ -265,37 +324,99 @@ CASES: list[Case] = [
     ),
     (
         "save steps beyond steps",
-        lambda e: ["finetune", "--name", "r", "--steps", "5", "--save-steps", "3,9", "--task", str(e.csv),
-                   "--base", str(e.models[0]), "--out", str(e.tmp / "z")],
+        lambda e: [
+            "finetune",
+            "--name",
+            "r",
+            "--steps",
+            "5",
+            "--save-steps",
+            "3,9",
+            "--task",
+            str(e.csv),
+            "--base",
+            str(e.models[0]),
+            "--out",
+            str(e.tmp / "z"),
+        ],
         "beyond the run's 5 steps",
     ),
-    ("missing zoo file", lambda e: ["finetune", "--zoo-file", str(e.tmp / "s.yaml"), "--out", str(e.tmp / "z")], "s.yaml"),
+    (
+        "missing zoo file",
+        lambda e: ["finetune", "--zoo-file", str(e.tmp / "s.yaml"), "--out", str(e.tmp / "z")],
+        "s.yaml",
+    ),
     (
         "zoo file with a typo",
-        lambda e: ["finetune", "--zoo-file", str(e.file("s.yaml", "name: r\nsweeep: {}\n")), "--out", str(e.tmp / "z")],
+        lambda e: [
+            "finetune",
+            "--zoo-file",
+            str(e.file("s.yaml", "name: r\nsweeep: {}\n")),
+            "--out",
+            str(e.tmp / "z"),
+        ],
         "Did you mean 'sweep'",
     ),
     (
         "missing base",
-        lambda e: ["finetune", "--name", "r", "--base", str(e.tmp / "base"), "--task", str(e.csv), "--steps", "1",
-                   "--out", str(e.tmp / "z")],
+        lambda e: [
+            "finetune",
+            "--name",
+            "r",
+            "--base",
+            str(e.tmp / "base"),
+            "--task",
+            str(e.csv),
+            "--steps",
+            "1",
+            "--out",
+            str(e.tmp / "z"),
+        ],
         "neither a built-in name",
     ),
     ("unknown method", lambda e: ["finetune", "--name", "r", "--method", "prefix"], "--method"),
     # grids and basins
-    ("basins without a grid", lambda e: ["basins", str(e.tmp), "--store", str(e.store)], "holds no grid"),
-    ("basins on a truncated grid", lambda e: ["basins", _grid_folder(e, "json"), "--store", str(e.store)], "grid"),
+    (
+        "basins without a grid",
+        lambda e: ["basins", str(e.tmp), "--store", str(e.store)],
+        "holds no grid",
+    ),
+    (
+        "basins on a truncated grid",
+        lambda e: ["basins", _grid_folder(e, "json"), "--store", str(e.store)],
+        "grid",
+    ),
     (
         "grid of one model",
-        lambda e: ["grid", "--models", str(e.models[0]), "--out", str(e.tmp / "g"), "--store", str(e.store)],
+        lambda e: [
+            "grid",
+            "--models",
+            str(e.models[0]),
+            "--out",
+            str(e.tmp / "g"),
+            "--store",
+            str(e.store),
+        ],
         "at least 2 models",
     ),
-    ("grid with zoo and models", lambda e: ["grid", "--zoo", "z", "--models", "m"], "give exactly one of --zoo or --models"),
+    (
+        "grid with zoo and models",
+        lambda e: ["grid", "--zoo", "z", "--models", "m"],
+        "give exactly one of --zoo or --models",
+    ),
     # study files
     ("missing study file", lambda e: ["run", str(e.tmp / "s.yaml")], "does not exist"),
     ("study not YAML", lambda e: ["run", _study(e, "steps: [\n")], "Cannot parse study file"),
-    ("study with an unknown step", lambda e: ["run", _study(e, "name: s\nsteps: [{gird: {}}]\n")], "Did you mean 'grid'"),
-    ("bad override", lambda e: ["run", _study(e, "name: s\nsteps: [{grid: {}}]\n"), "steps.0"], "key=value"),
+    (
+        "study with an unknown step",
+        lambda e: ["run", _study(e, "name: s\nsteps: [{gird: {}}]\n")],
+        "Did you mean 'grid'",
+    ),
+    (
+        "bad override",
+        lambda e: ["run", _study(e, "name: s\nsteps: [{grid: {}}]\n"), "steps.0"],
+        "key=value",
+    ),
 ]
 
 
