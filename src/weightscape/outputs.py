@@ -150,3 +150,15 @@ def _listing(folder: Path) -> set:
     return {
         (p.name, p.stat().st_mtime_ns) if p.name != INCOMPLETE else p.name for p in folder.iterdir()
     }
+
+
+def md_cell(value: Any) -> str:
+    r"""``value`` as the text of one Markdown table cell: a ``|`` or a line break in a name from
+    a user cannot break the table, and HTML in it shows as text.
+
+    >>> md_cell("a|b\nc <script>")
+    'a\\|b c &lt;script&gt;'
+    """
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|")
+    text = " ".join(text.splitlines())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

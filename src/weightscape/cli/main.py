@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command is None:  # a custom command (run)
             args.run(args)
         else:
-            for line in run_command(command, args):
+            for line in run_command(command, args, argv):
                 print(line)
     except WeightscapeError as err:
         print(f"weightscape {args.command}: error: {err}", file=sys.stderr)
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def run_command(command, args: argparse.Namespace) -> list[str]:
+def run_command(command, args: argparse.Namespace, argv: Sequence[str] = ()) -> list[str]:
     """Validate the flags into the study's Config, run it, render it."""
     from pydantic import ValidationError
 
@@ -78,7 +78,7 @@ def run_command(command, args: argparse.Namespace) -> list[str]:
         lines = problems(err, flag_names(module.Config))
         raise WeightscapeError("\n  ".join(["invalid options:", *lines])) from None
     # A folder a command is writing says so until the command finishes (a killed run's is marked).
-    with writing(getattr(config, "out", None), " ".join(["weightscape", *sys.argv[1:]])):
+    with writing(getattr(config, "out", None), " ".join(["weightscape", *argv])):
         return command.renderer()(module.run(config), config)
 
 

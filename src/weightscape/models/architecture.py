@@ -69,14 +69,17 @@ def build_model(checkpoint: Checkpoint, num_labels: int | None = None) -> torch.
         config = AutoConfig.from_pretrained(
             str(config_dir), local_files_only=True, trust_remote_code=False
         )
-    except (ValueError, OSError, KeyError) as err:
+    except Exception as err:  # an untrusted config.json: any failure to read it is its fault
         raise_if_remote_code(config_dir, err)
-        raise WeightscapeError(f"Cannot read the model config in '{config_dir}': {err}") from err
+        raise WeightscapeError(
+            f"Cannot read the model config in '{config_dir}' ({type(err).__name__}: {err}). Fix "
+            "config.json, or give the config the checkpoint was saved with (--config)."
+        ) from None
     if num_labels is not None and config.num_labels != num_labels:
         config.num_labels = num_labels
     try:
         model = AutoModelForSequenceClassification.from_config(config, trust_remote_code=False)
-    except (ValueError, RuntimeError, AttributeError, KeyError, TypeError) as err:
+    except Exception as err:  # an untrusted config that transformers cannot build a model from
         raise WeightscapeError(
             f"The model config in '{config_dir}' does not describe a model transformers can "
             f"build: {err}. Fix config.json (or give the config the checkpoint was saved with)."

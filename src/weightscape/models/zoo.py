@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
+from weightscape.outputs import write_text
 from weightscape.settings import problem_lines
 
 
@@ -190,15 +191,26 @@ def _relative_name(path: Path, root: Path) -> str:
 
 
 def append_to_manifest(manifest: Path, entry: dict[str, Any]) -> None:
-    """Add (or replace, by name) one model entry in a YAML manifest, creating it if needed."""
+    """Add (or replace, by name) one model entry in a YAML manifest, creating it if needed.
+
+    Many runs may write into one zoo at once (two ``finetune`` commands, a sweep on Ray): the
+    read-modify-write happens under an exclusive lock on a sidecar lock file, and the new
+    manifest is written to a name of this process's own and renamed over the old one, so no
+    entry is lost and a reader never sees a half-written file.
+    """
+    import fcntl
+
     import yaml
 
-    data: dict[str, Any] = {"models": []}
-    if manifest.is_file():
-        data = yaml.safe_load(manifest.read_text()) or {"models": []}
-    models = [m for m in data.get("models", []) if m.get("name") != entry["name"]]
-    models.append(entry)
-    data["models"] = models
-    tmp = manifest.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(manifest)
+    manifest = Path(manifest)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    lock = manifest.with_name(f".{manifest.name}.lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        data: dict[str, Any] = {"models": []}
+        if manifest.is_file():
+            data = yaml.safe_load(manifest.read_text()) or {"models": []}
+        models = [m for m in data.get("models", []) if m.get("name") != entry["name"]]
+        models.append(entry)
+        data["models"] = models
+        write_text(manifest, yaml.safe_dump(data, sort_keys=False))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightscape.outputs import atomic_path, write_text
+from weightscape.outputs import atomic_path, md_cell, write_text
 
 if TYPE_CHECKING:
     from weightscape.analyses.fuse import FuseResult
@@ -65,7 +65,7 @@ def gains_markdown(gains: Sequence[dict[str, Any]]) -> str:
         n_train = "" if g["n_train"] is None else str(g["n_train"])
         target = f"**{g['target']}**" if g["target"] == "mean" else g["target"]
         lines.append(
-            f"| {target} | {g['regime']} | {n_train} | {g['base_accuracy']:.4f} | "
+            f"| {md_cell(target)} | {g['regime']} | {n_train} | {g['base_accuracy']:.4f} | "
             f"{g['centroid_accuracy']:.4f} | {g['gain']:+.4f} | {g['base_loss']:.4f} | "
             f"{g['centroid_loss']:.4f} |"
         )

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from weightscape.outputs import write_text
+from weightscape.outputs import md_cell, write_text
 from weightscape.report.walk_outputs import plot_walks, write_walk
 from weightscape.studies import combine, curve
 
@@ -103,7 +103,7 @@ def table_markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['method']} | {r['dev']['accuracy']:.4f} | {r['dev']['loss']:.4f} | "
+        f"| {md_cell(r['method'])} | {r['dev']['accuracy']:.4f} | {r['dev']['loss']:.4f} | "
         f"{r['test']['accuracy']:.4f} | {r['test']['loss']:.4f} |"
         for r in rows
     ]

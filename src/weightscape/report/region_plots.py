@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from weightscape.outputs import md_cell
 from weightscape.report.figures import finish, pyplot
 
 GROUPS = ("In", "In'", "Ex")
@@ -120,7 +121,8 @@ def region_markdown(results: dict[str, Any]) -> str:
         for r in results["comparisons"]:
             loss, acc = r["loss"], r["accuracy"]
             lines.append(
-                f"| {r['level']} | {r['group']} | {r['n_in']} | {r['n_hull']} | {r['n_ex']} "
+                f"| {md_cell(r['level'])} | {md_cell(r['group'])} "
+                f"| {r['n_in']} | {r['n_hull']} | {r['n_ex']} "
                 f"| {r['pb_in_ex']:.3f} | {r['pb_hull_ex']:.3f} | {r['pb_hull_in']:.3f} "
                 + " ".join(f"| {loss[g]['mean']:.3f}" for g in GROUPS)
                 + " "
@@ -147,7 +149,9 @@ def region_markdown(results: dict[str, Any]) -> str:
             lines.append("|---|" + "---|" * len(record["radii"]))
             for name, values in record["moves"].items():
                 lines.append(
-                    f"| {name} | " + " | ".join(f"{v:.3f}" for v in values["accuracy"]) + " |"
+                    f"| {md_cell(name)} | "
+                    + " | ".join(f"{v:.3f}" for v in values["accuracy"])
+                    + " |"
                 )
             lines.append("")
     if "general_moves" in results:
@@ -167,7 +171,7 @@ def region_markdown(results: dict[str, Any]) -> str:
             cells = [f"{m:.3f} ({d:.3f})" for m, d in zip(mean, std, strict=True)]
             if len(cells) == 1:
                 cells = cells * len(record["radii"])
-            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_cell(kind)} | " + " | ".join(cells) + " |")
         lines.append("")
     for key, title in (
         ("interpolation", "Interpolation across data (model pairs)"),
@@ -190,7 +194,7 @@ def _curve_table(t: list[float], summary: dict[str, Any], metric: str) -> list[s
             f"{m:.3f} ({s:.3f})" for m, s in zip(e[metric]["mean"], e[metric]["std"], strict=True)
         ]
         counts = f"{e['n_pairs']} | {e['n_curves']}"
-        lines.append(f"| {category} | {counts} | " + " | ".join(cells) + " |")
+        lines.append(f"| {md_cell(category)} | {counts} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

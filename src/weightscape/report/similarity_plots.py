@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from weightscape.analyses.similarity import Similarity, TagClustering
+from weightscape.outputs import md_cell
 from weightscape.report.figures import finish, pyplot
 from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
 
@@ -215,7 +216,7 @@ def write_summary(similarity: Similarity, path: str | Path) -> Path:
         "|---|---|---|---|---|",
     ]
     for tag, c in similarity.clusterings.items():
-        f1 = ", ".join(f"{g}: {v:.2f}" for g, v in c.f1.items())
-        lines.append(f"| {tag} | {c.k} | {c.distance} | {c.accuracy:.3f} | {f1} |")
+        f1 = ", ".join(f"{md_cell(g)}: {v:.2f}" for g, v in c.f1.items())
+        lines.append(f"| {md_cell(tag)} | {c.k} | {c.distance} | {c.accuracy:.3f} | {f1} |")
     path.write_text("\n".join(lines) + "\n")
     return path
