@@ -1,4 +1,3 @@
-
 """The bad-input corpus: every user mistake gets one clear message, exit status 2, no traceback,
 and nothing already stored changes.
 

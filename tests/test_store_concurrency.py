@@ -11,6 +11,7 @@ import os
 import socket
 import sqlite3
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +196,37 @@ def test_a_read_only_store_missing_points_fails_before_computing(
     with pytest.raises(WeightscapeError, match="read-only and 1 of these points"):
         evaluate_points(engine, [[1.0, 0.0], [0.5, 0.5]], store)
     assert calls == []
+
+
+def test_a_writer_blocked_past_its_wait_gets_one_message_not_a_traceback(tmp_path):
+    """Another connection holds the store locked the whole time: the write gives up after its
+    wait with a message (nothing half-written), instead of dying on SQLite's own timeout."""
+    path = tmp_path / "busy.sqlite"
+    ResultStore(path).close()
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        store = ResultStore.__new__(ResultStore)  # opened before the lock was taken
+        store.path, store.wait = path, 0.3
+        store._db = sqlite3.connect(str(path), timeout=0.05)
+        with pytest.raises(WeightscapeError, match=r"stayed busy .* rerun to resume"):
+            store.put("k", {}, _result(1.0), 0.0)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "k" not in ResultStore(path)
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    from weightscape.cli.main import main
+
+    real_access = os.access
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode)
+    )
+    code = main(["interpolate", "a", "b", "--out", str(locked / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"--out: cannot write in '{locked}'" in err
