@@ -282,3 +282,20 @@ class AnchorFields(StudyConfig):
         from weightscape.models.zoo import Zoo
 
         return Zoo.from_manifest(self.zoo).tokenizer
+
+
+def engine_spec(config: Any, anchors: Any = None, tokenizer: Path | None = None):
+    """The :class:`~weightscape.evaluation.engine.EngineSpec` a study's fields describe: its
+    anchors (``config.checkpoints()`` unless given), task, space, evaluation settings, device,
+    tokenizer and probe."""
+    from weightscape.evaluation.engine import EngineSpec
+
+    return EngineSpec(
+        tuple(config.checkpoints() if anchors is None else anchors),
+        config.load_task(),
+        space=config.parameter_space(),
+        settings=config.eval_settings(),
+        device=config.device,
+        tokenizer=tokenizer if tokenizer is not None else config.tokenizer_folder(),
+        probe=config.probe(),
+    )

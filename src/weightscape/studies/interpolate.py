@@ -15,6 +15,7 @@ from weightscape.studies.common import (
     EvalFields,
     ProbeFields,
     SpaceFields,
+    engine_spec,
     positional,
 )
 
@@ -95,19 +96,9 @@ def run(config: Config):
         The :class:`~weightscape.analyses.interpolation.PathWalk`.
     """
     from weightscape.analyses.interpolation import walk_path
-    from weightscape.evaluation.engine import Engine
 
-    engine = Engine(
-        config.checkpoints(),
-        config.load_task(),
-        space=config.parameter_space(),
-        settings=config.eval_settings(),
-        device=config.device,
-        tokenizer=config.tokenizer_folder(),
-        probe=config.probe(),
-    )
     return walk_path(
-        engine,
+        engine_spec(config).build(),
         config.t_values(),
         path=config.path,
         store=config.results_store(config.out),

@@ -17,6 +17,7 @@ from weightscape.studies.common import (
     ProbeFields,
     SpaceFields,
     Split,
+    engine_spec,
     positional,
 )
 
@@ -68,19 +69,9 @@ def run(config: Config) -> Any:
         The :class:`~weightscape.analyses.plane.PlaneResult`.
     """
     from weightscape.analyses.plane import evaluate_plane
-    from weightscape.evaluation.engine import EngineSpec
 
-    spec = EngineSpec(
-        tuple(config.checkpoints()),
-        config.load_task(),
-        space=config.parameter_space(),
-        settings=config.eval_settings(),
-        device=config.device,
-        tokenizer=config.tokenizer_folder(),
-        probe=config.probe(),
-    )
     return evaluate_plane(
-        spec,
+        engine_spec(config),
         resolution=config.grid_shape(),
         margin=config.margin,
         store=config.results_store(config.out),
