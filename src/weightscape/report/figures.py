@@ -6,6 +6,20 @@ from pathlib import Path
 
 from weightscape.outputs import atomic_path
 
+# Okabe & Ito's colour-blind-safe qualitative palette (black last), used by every figure, static
+# (matplotlib) or interactive (the HTML report's plotly figures).
+PALETTE = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+)
+SEQUENTIAL = "viridis"  # perceptually uniform and colour-blind safe: heatmaps and contours
+
 
 def pyplot():
     """matplotlib.pyplot on the headless Agg backend (imported lazily: plotting is optional)."""
