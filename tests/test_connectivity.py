@@ -53,12 +53,18 @@ def test_matrices_are_symmetric_with_zero_diagonal(reference_grid):
     )
 
 
-def test_each_endpoint_is_evaluated_once(reference_grid):
+def test_each_endpoint_is_evaluated_once(reference_grid, spec):
     stats = reference_grid.stats
     # 3 endpoints + 3 pairs x 3 interior points; the pairs' t=0 and t=1 rows are the endpoints.
     assert stats["computed_points"] == 3 + 3 * (POINTS - 2)
     assert stats["rows"] == 3 + 3 * POINTS
-    assert stats["forward_passes"] == stats["computed_points"] * 3  # 48 examples / 16
+    # one pass per batch per computed point: the task's token-budget batches, cut here
+    from weightscape.evaluation.evaluator import load_tokenizer, token_budget_batches
+
+    tokenizer = load_tokenizer(spec.tokenizer_dir())
+    lengths = [len(tokenizer(text, truncation=True)["input_ids"]) for text in spec.task.text_a]
+    batches = len(token_budget_batches(lengths, 16))
+    assert stats["forward_passes"] == stats["computed_points"] * batches
     for i in range(3):
         assert (
             reference_grid.curves["loss"][i, (i + 1) % 3][0]
@@ -240,3 +246,25 @@ def test_a_stored_point_without_a_new_metric_reads_with_it(spec, tmp_path):
         expected = f1_score(spec.task.labels, predictions, pos_label=1, zero_division=0)
         assert point.metrics["binary_f1"] == pytest.approx(expected, abs=1e-12)
         assert point.metrics == pytest.approx(before.metrics)
+
+
+def test_a_fully_stored_grid_builds_no_engine(spec, reference_grid, tmp_path, monkeypatch):
+    """Keys are made without a model: a rerun whose points are all stored never builds one, and
+    returns exactly the stored results."""
+    store = ResultStore(tmp_path / "store.sqlite")
+    first = connectivity_grid(spec, points=POINTS, store=store)
+    assert first.stats["computed_points"] > 0
+
+    def no_build(self):
+        raise AssertionError("an engine was built although every point is stored")
+
+    monkeypatch.setattr(EngineSpec, "build", no_build)
+    again = connectivity_grid(spec, points=POINTS, store=store)
+    assert again.stats["computed_points"] == 0
+    for metric in ("loss", "accuracy"):
+        np.testing.assert_array_equal(again.curves[metric], first.curves[metric])
+    # one point missing: the engine is needed again (and built)
+    store._db.execute("DELETE FROM points WHERE rowid = (SELECT MAX(rowid) FROM points)")
+    store._db.commit()
+    with pytest.raises(AssertionError, match="an engine was built"):
+        connectivity_grid(spec, points=POINTS, store=store)

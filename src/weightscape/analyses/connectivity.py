@@ -28,7 +28,7 @@ from weightscape.geometry import even_grid, get_path
 from weightscape.metrics import grid_matrices
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
-from weightscape.outputs import save_npz, write_text
+from weightscape.outputs import save_npz, write_json
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
@@ -99,7 +99,7 @@ class ConnectivityGrid:
             "paths": self.paths,
             "task": self.task,
         }
-        write_text((folder / "grid.json"), json.dumps(meta, indent=1, default=str))
+        write_json(folder / "grid.json", meta, default=str)
         return folder
 
     @classmethod
@@ -236,9 +236,10 @@ def connectivity_grid(
     n = len(spec.anchors)
     rows, pairs = pair_rows(n, ts)
     start = time.perf_counter()
-    results = (executor or InProcessExecutor()).run(
-        spec, rows, store, progress=progress, description=f"grid {n}x{n}"
-    )
+    executor = executor or InProcessExecutor()
+    passes = getattr(executor, "forward_passes", None)  # an in-process executor counts them
+    before = passes(spec) if passes is not None else None
+    results = executor.run(spec, rows, store, progress=progress, description=f"grid {n}x{n}")
     seconds = time.perf_counter() - start
     values = {m: np.array([r.result.metrics[m] for r in results]) for m in curve_metrics()}
     curves = {m: _curve_tensor(v[n:], pairs, n, len(ts)) for m, v in values.items()}
@@ -252,9 +253,9 @@ def connectivity_grid(
         "computed_points": computed,
         "seconds": round(seconds, 2),
         "examples": len(spec.task),
-        "batches_per_point": _batches(len(spec.task), spec),
+        # batched forward passes run for the points computed now (None: another executor)
+        "forward_passes": passes(spec) - before if passes is not None else None,
     }
-    stats["forward_passes"] = computed * stats["batches_per_point"]
     distances = anchor_distances(spec.anchors, spec.space, without_heads=spec.probe is not None)
     return ConnectivityGrid(
         names=[c.name for c in spec.anchors],
@@ -267,10 +268,6 @@ def connectivity_grid(
         paths=[str(c.path.resolve()) for c in spec.anchors],
         task=spec.task.name,
     )
-
-
-def _batches(examples: int, spec: EngineSpec) -> int:
-    return -(-examples // spec.settings.batch_size)
 
 
 def _curve_tensor(values: np.ndarray, pairs, n: int, k: int) -> np.ndarray:

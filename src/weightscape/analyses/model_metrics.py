@@ -62,7 +62,10 @@ def models_sharpness(
 
     engine = spec.build()
     labels = torch.as_tensor(engine.evaluator.labels)
-    batches = [(inputs, labels[torch.as_tensor(idx)]) for idx, inputs in engine.evaluator.batches]
+    # Equal-size batches: the ascent averages per-batch losses (evaluation's token-budget
+    # batches vary in size, which would weight examples unequally).
+    equal = engine.evaluator.equal_batches()
+    batches = [(inputs, labels[torch.as_tensor(idx)]) for idx, inputs in equal]
     read = TaskLogits(engine.working.model.config, spec.task, spec.settings)  # by label name
 
     def loss_fn(model, batch):

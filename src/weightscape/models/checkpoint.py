@@ -19,7 +19,6 @@ import json
 import math
 import pickle
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -142,14 +141,22 @@ def _stamp(path: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-@lru_cache(maxsize=1024)
 def _files_hash(files: tuple[tuple[str, int, int], ...]) -> str:
-    # Cached per (path, size, mtime): a rewritten file gets a new hash, a re-read one costs nothing.
+    """SHA-256 of the weights: one file's bytes, or (shards) of the shards' own digests in
+    order. Each file's digest is read once per version of the file (:mod:`.hash_cache`)."""
+    from weightscape.models.hash_cache import cached_digest
+
+    digests = [cached_digest("sha256", name, _sha256_file) for name, _, _ in files]
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256(":".join(digests).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    for name, _, _ in files:
-        with open(name, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -287,8 +294,8 @@ def nonfinite_tensors(checkpoint: Checkpoint) -> list[tuple[str, Path]]:
     infinity.
 
     One such weight makes every combination that includes it NaN, so engines refuse these anchors
-    up front. The verdict is cached per weight file by (path, size, mtime): a zoo opened by many
-    engines is read once, and a rewritten file is read again.
+    up front. The verdict is cached per version of each weight file (:mod:`.hash_cache`): a zoo
+    is read once, not at every command, and a rewritten file is read again.
     """
     return [
         (name, file)
@@ -297,17 +304,26 @@ def nonfinite_tensors(checkpoint: Checkpoint) -> list[tuple[str, Path]]:
     ]
 
 
-@lru_cache(maxsize=1024)
 def _nonfinite_in_file(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
-    file = Path(path)
+    """Names of the tensors in ``path`` holding NaN or inf; scanned once per version of the
+    file (:mod:`.hash_cache`)."""
+    import json
+
+    from weightscape.models.hash_cache import cached_digest
+
+    found = cached_digest("nonfinite", path, lambda p: json.dumps(_scan_nonfinite(p)))
+    return tuple(json.loads(found))
+
+
+def _scan_nonfinite(file: Path) -> list[str]:
     if file.suffix != ".safetensors":
         state = load_torch_state_dict(file)
-        return tuple(name for name, tensor in state.items() if _has_nonfinite(tensor))
+        return [name for name, tensor in state.items() if _has_nonfinite(tensor)]
     from safetensors import safe_open
 
-    with safe_open(path, framework="pt", device="cpu") as handle:
+    with safe_open(str(file), framework="pt", device="cpu") as handle:
         names = list(handle.keys())
-        return tuple(name for name in names if _has_nonfinite(handle.get_tensor(name)))
+        return [name for name in names if _has_nonfinite(handle.get_tensor(name))]
 
 
 def _has_nonfinite(tensor: Any) -> bool:
