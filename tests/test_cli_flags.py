@@ -32,6 +32,8 @@ MINIMAL: dict[str, list[str]] = {
     "knowledge": ["a", "b", "--source-task", "s", "--target-task", "t"],
     "mean-path": ["a:b", "c:d"],
     "run-distance": ["a", "b", "--zoo", "zoo.yaml"],
+    "show": ["store.sqlite"],
+    "report": ["."],  # an existing folder
 }
 # Fields whose default is computed from other fields when left out (None means "derived").
 DERIVED = {("basins", "out")}

@@ -80,7 +80,12 @@ def test_demo_runs_with_no_arguments_and_says_where_its_results_are(
     out = tmp_path / "weightscape-out" / "demo"
     lines = capsys.readouterr().out.splitlines()
     assert f"results and plots are in {out}" in lines
-    assert lines[-1].startswith("  path head init: ") and lines[-1].endswith("path-head-init.png")
+    assert lines[-3].startswith("  path head init: ") and lines[-3].endswith("path-head-init.png")
+    assert lines[-2] == f"provenance: {Path('weightscape-out/demo/run.json')}"
+    # the demo ends on the path of its HTML report
+    report = Path("weightscape-out/demo/report.html")
+    assert lines[-1] == f"report: {report}  (open it in a browser)"
+    assert (tmp_path / report).is_file() and "Data order" in (tmp_path / report).read_text()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"] == {
         "steps": 150,

@@ -24,6 +24,7 @@ import yaml
 
 from weightscape.cli.main import main
 from weightscape.outputs import INCOMPLETE
+from weightscape.provenance import RUN_FILE
 from weightscape.runtime.store import ResultStore
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
@@ -141,6 +142,8 @@ def test_a_killed_run_resumes_to_the_same_outputs(
     assert _outputs(command, out) == reference
     assert len(computed) == total - stored  # nothing stored was computed again
     assert not (out / INCOMPLETE).exists()
+    record = json.loads((out / RUN_FILE).read_text())
+    assert record["points"]["computed"] == len(computed)  # the record counts what was computed
 
 
 def test_the_suite_kills_at_twenty_points_or_more():
@@ -155,6 +158,7 @@ def test_a_killed_run_leaves_its_folder_marked_incomplete(tiny_models, tiny_csv,
     marker = json.loads((out / INCOMPLETE).read_text())
     assert marker["writing"].startswith("weightscape interpolate")
     assert not (out / "path.json").exists()  # no output pretends to be complete
+    assert not (out / RUN_FILE).exists()  # nor does a record of the run
 
 
 def _append(manifest: str, name: str, barrier) -> None:
@@ -210,6 +214,8 @@ def test_hostile_names_are_escaped_in_every_output(tiny_models, tokenizer_dir, t
     assert set(HOSTILE) <= cells  # every name comes back exactly, quoted where CSV needs it
     for document in out.glob("*.json"):
         text = json.loads(document.read_text())
+        if document.name == RUN_FILE:  # the run's record: no model is evaluated, none named
+            continue
         assert "<script>alert(1)</script>" in json.dumps(text)  # JSON keeps them, quoted
     for markdown in out.glob("*.md"):
         text = markdown.read_text()

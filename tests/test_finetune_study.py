@@ -111,6 +111,7 @@ def test_cli_lora_run_with_flat_flags(tiny_models, tiny_csv, tmp_path, capsys):
     assert out == [
         f"saved lo: {tmp_path / 'lo' / 'step-1'}",
         f"zoo manifest: {tmp_path / 'zoo.yaml'}",
+        f"provenance: {tmp_path / 'run.json'}",
     ]
     from weightscape.models.tuning_spec import read_tuning_spec
     from weightscape.models.zoo import Zoo

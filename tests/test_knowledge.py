@@ -221,7 +221,7 @@ def test_knowledge_cli_writes_the_report(pair, tmp_path, capsys):
         "learned_variability",
     }
     assert "| j | t | F_j |" in (tmp_path / "knowledge.md").read_text()
-    assert "computed 6 point(s)" in capsys.readouterr().out
+    assert "points: computed 6, reused " in capsys.readouterr().out
 
 
 def test_knowledge_cli_needs_a_source_and_a_target(tmp_path, capsys):

@@ -21,6 +21,14 @@ import numpy as np
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import Engine
 from weightscape.geometry import get_path
+from weightscape.geometry.refine import (
+    Refinement,
+    RefineSettings,
+    auc_t_at,
+    barrier_height_at,
+    convexity_gap_at,
+    refine_curve,
+)
 from weightscape.metrics import CURVE_SUMMARIES, POINT_METRICS, point_metric_names
 from weightscape.runtime.executor import evaluate_points
 from weightscape.runtime.store import ResultStore
@@ -132,6 +140,68 @@ def walk_path(
     return walk
 
 
+def walk_path_adaptive(
+    engine: Engine,
+    settings: RefineSettings | None = None,
+    *,
+    path: str = "linear",
+    store: ResultStore | None = None,
+    progress: bool = False,
+    metric: str = "loss",
+) -> PathWalk:
+    """Walk ``path`` on a coarse grid and refine it where a barrier could hide (adaptive walk).
+
+    The t values are lattice points of the dense grid ``settings.lattice`` (26: ``t = k/25``)
+    chosen by :func:`weightscape.geometry.refine.refine_curve` from ``metric``'s curve, so every
+    point is one a dense walk of that grid evaluates: both go through the same store keys and
+    reuse each other's points. Each round's points are evaluated (and stored) together.
+
+    Returns:
+        A :class:`PathWalk` whose points are the evaluated t, increasing, and whose summary holds
+        the barrier height, convexity gap, area and best point of every point metric on those t
+        (:func:`summarise_adaptive`) and ``summary["adaptive"]``: the points spent against the
+        dense grid's, the rounds and why the refinement stopped.
+    """
+    settings = settings or RefineSettings()
+    if metric not in POINT_METRICS:
+        from weightscape.errors import unknown_name_error
+
+        raise unknown_name_error("point metric", metric, POINT_METRICS)
+    sign = -1.0 if POINT_METRICS[metric].higher_is_better else 1.0  # the rule looks for rises
+    n = len(engine.anchors)
+    path_type = get_path(path, n)
+    walked: dict[float, WalkPoint] = {}
+    found: list[Any] = []
+
+    def evaluate(ts: np.ndarray) -> list[float]:
+        rows = path_type.coefficients(ts)
+        ends = np.eye(n)[[0, n - 1]] if not found else np.empty((0, n))
+        evaluated = evaluate_points(
+            engine, np.vstack([ends, rows]), store, progress=progress, description=f"{path} path"
+        )
+        found.extend(evaluated)
+        points = evaluated[len(ends) :]
+        for t, row, e in zip(ts, rows, points, strict=True):
+            walked[float(t)] = WalkPoint(
+                float(t), [float(c) for c in row], e.result.metrics, e.cached, e.key
+            )
+        return [sign * e.result.metrics[metric] for e in points]
+
+    refinement = refine_curve(evaluate, settings)
+    names = unique_names([c.name for c in engine.anchors.checkpoints])
+    walk = PathWalk(
+        path=path,
+        anchors=names,
+        task=engine.task.name,
+        points=[walked[t] for t in sorted(walked)],
+        endpoints={names[0]: found[0].result.metrics, names[-1]: found[1].result.metrics},
+        computed=sum(not e.cached for e in found),
+        endpoint_distance=endpoint_distance(engine),
+    )
+    walk.summary = summarise_adaptive(walk, refinement, settings, metric)
+    return walk
+
+
 def endpoint_distance(engine: Engine) -> float:
     """Euclidean distance between the engine's first and last anchor over its parameter space
     (0 when they are one checkpoint); the length of a linear path between them. The tensors the
@@ -199,6 +269,60 @@ def summarise(ts: np.ndarray, walk: PathWalk) -> dict[str, Any]:
             )
             for summary_name, curve_summary in summaries.items()
         }
+    return summary
+
+
+def summarise_adaptive(
+    walk: PathWalk, refinement: Refinement, settings: RefineSettings, metric: str = "loss"
+) -> dict[str, Any]:
+    """The curve summaries of an adaptive walk, on its uneven t, and what the refinement cost.
+
+    ``summary[metric][name]`` as :func:`summarise` gives for the barrier height, convexity gap,
+    area (``auc_t`` by the trapezoid rule on the evaluated t; ``auc`` times the distance between
+    the ends) and best point; ``summary["adaptive"]`` holds the points spent, the dense grid's
+    count and the saving, the refinement's rounds (points, barrier, convexity gap of ``metric``
+    after each) and why it stopped. Only the summaries that hold on uneven t are given: those
+    built on chords, the trapezoid area, and the best point; any other registered summary assumes
+    an even grid and is left out.
+    """
+    ts = np.array([p.t for p in walk.points])
+    distance = walk.endpoint_distance
+    spent = refinement.points_spent
+    summary: dict[str, Any] = {
+        "grid_points": len(ts),
+        "endpoint_distance": distance,
+        "auc_unit": AUC_UNIT
+        if distance is not None
+        else "auc left out: the distance between the end points is unknown; auc_t is per unit t",
+        "adaptive": {
+            "metric": metric,
+            "points_spent": spent,
+            "dense_points": settings.lattice,
+            "saving": 1 - spent / settings.lattice,
+            "stopped": refinement.stopped,
+            "rounds": [
+                {"points": k, "barrier_height": b, "convexity_gap": g}
+                for k, b, g in refinement.rounds
+            ],
+            "settings": vars(settings) | {"max_points": settings.budget},
+        },
+    }
+    for name in walk.metric_names():
+        higher_is_better = POINT_METRICS[name].higher_is_better
+        values = walk.curve(name)
+        rises = -values if higher_is_better else values  # accuracy's barrier is a drop
+        metric_summary = {
+            "barrier_height": barrier_height_at(ts, rises),
+            "convexity_gap": convexity_gap_at(ts, rises),
+            "auc_t": auc_t_at(ts, values),  # as auc_t: the area above the minimum, either way
+        }
+        if distance is not None:
+            metric_summary["auc"] = metric_summary["auc_t"] * distance
+        for key in ("best_t", "best"):
+            metric_summary[key] = CURVE_SUMMARIES[key](
+                values, higher_is_better=higher_is_better, ts=ts
+            )
+        summary[name] = metric_summary
     return summary
 
 

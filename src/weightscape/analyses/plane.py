@@ -23,7 +23,7 @@ from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.geometry.planes import PlaneBasis, model_rows, plane_basis, plane_grid
 from weightscape.metrics import point_metric_names
-from weightscape.outputs import save_npz, write_text
+from weightscape.outputs import save_npz, write_json
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
@@ -82,7 +82,7 @@ class PlaneResult:
         arrays.update({f"model_{k}": a for k, a in self.model_metrics.items()})
         save_npz(folder / "plane.npz", **arrays)
         meta = {"names": self.names, "stats": self.stats, "paths": self.paths, "task": self.task}
-        write_text((folder / "plane.json"), json.dumps(meta, indent=1, default=str))
+        write_json(folder / "plane.json", meta, default=str)
         return folder
 
     @classmethod

@@ -39,6 +39,7 @@ from weightscape.metrics.clustering import (
 )
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
+from weightscape.outputs import write_json
 
 __all__ = [
     "DISTANCES",
@@ -157,7 +158,7 @@ class Similarity:
             "space": self.space,
             "clusterings": {t: c.to_dict() for t, c in self.clusterings.items()},
         }
-        (folder / "similarity.json").write_text(json.dumps(meta, indent=1, default=str))
+        write_json(folder / "similarity.json", meta, default=str)
         return folder
 
     @classmethod

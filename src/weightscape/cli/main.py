@@ -3,13 +3,16 @@
 Imports stay lazy: ``weightscape --help`` imports neither torch nor transformers. This is the one
 error edge: every validation problem of a command line is listed at once, naming the flag, and
 any user mistake (:class:`~weightscape.errors.WeightscapeError`) prints one message; both exit
-with status 2, never a traceback.
+with status 2, never a traceback. Each command runs recorded (:mod:`weightscape.provenance`): it
+ends with what it computed and reused, and leaves ``run.json`` in its output folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +27,12 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
         description="Measure the geometry of the weight space between finetuned models.",
     )
     parser.add_argument("--version", action="version", version=f"weightscape {__version__}")
+    parser.add_argument(
+        "--rehash",
+        action="store_true",
+        help="hash every checkpoint file again instead of trusting the digest cache (kept by "
+        "path, size, times and inode in $WEIGHTSCAPE_CACHE)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -42,11 +51,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(chosen).parse_args(argv)
+    if args.rehash:  # this process only: models.hash_cache reads it
+        os.environ["WEIGHTSCAPE_REHASH"] = "1"
     from weightscape.errors import WeightscapeError
 
     try:
         command = by_name().get(args.command)
         if command is None:  # a custom command (run)
+            args.command_line = shlex.join(["weightscape", *argv])
             args.run(args)
         else:
             for line in run_command(command, args, argv):
@@ -64,12 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(command, args: argparse.Namespace, argv: Sequence[str] = ()) -> list[str]:
-    """Validate the flags into the study's Config, run it, render it."""
+    """Validate the flags into the study's Config, run it, render it; the terminal's lines."""
     from pydantic import ValidationError
 
     from weightscape.cli.flags import flag_names, problems, raw_values
     from weightscape.errors import WeightscapeError
     from weightscape.outputs import writing
+    from weightscape.provenance import RunRecord, summary_lines
 
     module = command.module()
     try:
@@ -77,9 +90,18 @@ def run_command(command, args: argparse.Namespace, argv: Sequence[str] = ()) -> 
     except ValidationError as err:
         lines = problems(err, flag_names(module.Config))
         raise WeightscapeError("\n  ".join(["invalid options:", *lines])) from None
+    typed = shlex.join(["weightscape", *argv])
+    record = RunRecord(command.name, typed, config.model_dump(mode="json"))
+    out = getattr(config, "out", None)
     # A folder a command is writing says so until the command finishes (a killed run's is marked).
-    with writing(getattr(config, "out", None), " ".join(["weightscape", *argv])):
-        return command.renderer()(module.run(config), config)
+    with writing(out, typed, record):
+        lines = command.renderer()(module.run(config), config)
+    lines += summary_lines(record, out)
+    if getattr(module, "WRITES_REPORT", False) and out is not None:  # the demo ends on its page
+        from weightscape.report.html import write_report
+
+        lines.append(f"report: {write_report(out)}  (open it in a browser)")
+    return lines
 
 
 if __name__ == "__main__":

@@ -145,6 +145,20 @@ COMMANDS: tuple[Command, ...] = (
         "weightscape.studies.fuse",
         "weightscape.report.fuse_report:render_fuse",
     ),
+    Command(
+        "show",
+        "list what a results store holds, by anchors, task and kind, or export every point as "
+        "one table (parquet, CSV)",
+        "weightscape.studies.show",
+        "weightscape.report.show_report:render_show",
+    ),
+    Command(
+        "report",
+        "write FOLDER/report.html: one self-contained page of a command's or a study's results "
+        "(figures, tables as CSV, provenance), read from its files and store; opens offline",
+        "weightscape.studies.report",
+        "weightscape.report.html.page:render_report",
+    ),
 )
 
 CUSTOM: dict[str, str] = {"run": "run_command:add_run"}

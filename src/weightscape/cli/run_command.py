@@ -39,5 +39,8 @@ def run(args: argparse.Namespace) -> None:
     def render(name, result, config):
         return commands[name].renderer()(result, config)
 
-    for line in run_study(study, render):
+    for line in run_study(study, render, getattr(args, "command_line", None)):
         print(line)
+    from weightscape.report.html import write_report
+
+    print(f"report: {write_report(study.out)}")

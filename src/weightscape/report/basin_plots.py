@@ -9,9 +9,23 @@ import numpy as np
 
 from weightscape.analyses.basins import BasinAnalysis
 from weightscape.analyses.connectivity import ConnectivityGrid
-from weightscape.report.figures import finish, pyplot
+from weightscape.report.figures import (
+    FONT_MIN,
+    STEP,
+    T_AXIS,
+    categorical_cmap,
+    colour,
+    finish,
+    label_axes,
+    metric_label,
+    pyplot,
+    text_colour_on,
+)
 
-MARGIN_LABELS = {"spectral": "spectral embedding", "weights": "weight space"}
+MARGIN_LABELS = {
+    "spectral": "spectral embedding, unitless",
+    "weights": "weight space, L2 distance",
+}
 
 
 def plot_margin_scatter(
@@ -23,21 +37,23 @@ def plot_margin_scatter(
     plt = pyplot()
     kind = kind or analysis.margin_kind
     x, y = analysis.margins.get(kind, analysis.margin), analysis.model_metrics[metric]
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for cluster in range(analysis.k):
         mask = analysis.labels == cluster
-        ax.scatter(x[mask], y[mask], label=f"cluster {cluster}", s=28)
+        ax.scatter(x[mask], y[mask], label=f"cluster {cluster}", s=28, color=colour(cluster))
     if np.ptp(x) > 0:
         slope, intercept = np.polyfit(x, y, 1)
         xs = np.linspace(x.min(), x.max(), 50)
-        ax.plot(xs, slope * xs + intercept, color="black", linewidth=1)
+        ax.plot(xs, slope * xs + intercept, color="black", linewidth=1, label="least-squares fit")
     correlations = analysis.margin_correlations.get(kind, analysis.correlations)
     r = correlations.get(metric, {}).get("pearson_r", float("nan"))
-    ax.set_xlabel(f"||w - c0|| - ||w - c_other|| ({MARGIN_LABELS.get(kind, kind)})")
-    ax.set_ylabel(metric.replace("_", " "), fontsize=8)
-    ax.set_title(f"Pearson r = {r:.3f}", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    label_axes(
+        ax,
+        f"centroid margin ||w - c0|| - ||w - c_other||\n({MARGIN_LABELS.get(kind, kind)})",
+        metric_label(metric),
+        f"{metric.replace('_', ' ')} against the centroid margin (Pearson r = {r:.3f})",
+    )
+    ax.legend()
     return finish(fig, png)
 
 
@@ -46,7 +62,7 @@ def plot_cluster_curves(
 ) -> Path:
     """Mean (and spread) of the interpolation curves within each cluster and between clusters."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     labels = analysis.labels
     n = len(labels)
     groups: dict[str, list[np.ndarray]] = {}
@@ -55,16 +71,19 @@ def plot_cluster_curves(
             a, b = sorted((int(labels[i]), int(labels[j])))
             name = f"within {a}" if a == b else f"between {a} and {b}"
             groups.setdefault(name, []).append(grid.curves[metric][i, j])
-    for name, curves in sorted(groups.items()):
+    for i, (name, curves) in enumerate(sorted(groups.items())):
         stack = np.vstack(curves)
         mean, std = stack.mean(0), stack.std(0)
-        ax.plot(grid.ts, mean, label=f"{name} ({len(curves)} pairs)")
-        ax.fill_between(grid.ts, mean - std, mean + std, alpha=0.15)
-    ax.set_xlabel("t")
-    ax.set_ylabel(f"{metric} on {grid.task or 'the grid task'}")
-    ax.set_title("Interpolation curves by cluster (mean ± std)", fontsize=10)
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+        ax.plot(grid.ts, mean, color=colour(i), label=f"{name} ({len(curves)} pairs)")
+        ax.fill_between(grid.ts, mean - std, mean + std, color=colour(i), alpha=0.15)
+    label_axes(
+        ax,
+        T_AXIS,
+        metric_label(metric),
+        f"Linear paths within and between clusters on {grid.task or 'the grid task'}\n"
+        "(mean ± std over pairs)",
+    )
+    ax.legend()
     return finish(fig, png)
 
 
@@ -77,7 +96,7 @@ def plot_extreme_groups(groups: dict, png: str | Path) -> Path:
     metrics = [m for m in ("loss", "accuracy") if all(m in c for c in sources.values())]
     ts = np.asarray(groups["ts"])
     fig, axes = plt.subplots(
-        len(metrics), 3, figsize=(11, 3.2 * len(metrics)), squeeze=False, sharex=True
+        len(metrics), 3, figsize=(11, 3.4 * len(metrics)), squeeze=False, sharex=True
     )
     names = {"gen-gen": "top-top", "heur-heur": "bottom-bottom", "gen-heur": "top-to-bottom"}
     for row, metric in enumerate(metrics):
@@ -89,19 +108,20 @@ def plot_extreme_groups(groups: dict, png: str | Path) -> Path:
                 if summary["mean"] is None:
                     continue
                 mean, std = np.asarray(summary["mean"]), np.asarray(summary["std"])
-                ax.plot(ts, mean, marker="o", markersize=3, label=source)
-                ax.fill_between(ts, mean - std, mean + std, alpha=0.15)
+                i = list(sources).index(source)
+                ax.plot(ts, mean, marker="o", markersize=3, color=colour(i), label=source)
+                ax.fill_between(ts, mean - std, mean + std, color=colour(i), alpha=0.15)
                 pairs = summary["pairs"]
-            ax.set_title(f"{names[pair_type]} (N = {pairs} pairs)", fontsize=9)
-            ax.set_ylabel(metric, fontsize=8)
-            ax.grid(alpha=0.3)
+            ax.set_title(f"{names[pair_type]} (N = {pairs} pairs)")
+            ax.set_ylabel(metric_label(metric))
             if row == len(metrics) - 1:
-                ax.set_xlabel("t")
+                ax.set_xlabel(T_AXIS)
     labelled = [ax for ax in np.ravel(axes) if ax.get_legend_handles_labels()[0]]
     if labelled:  # a group of one model has no pairs: the legend goes where lines are
-        labelled[0].legend(fontsize=7)
+        labelled[0].legend()
     fig.suptitle(
-        f"{groups['k']} best and {groups['k']} worst models by {groups['by']}", fontsize=10
+        f"Linear paths among the {groups['k']} best and {groups['k']} worst models by "
+        f"{groups['by']} (mean ± std over pairs)"
     )
     return finish(fig, png)
 
@@ -171,12 +191,16 @@ def plot_trajectory(trajectory, png: str | Path) -> Path:
     """Runs (rows) by training steps (columns), coloured by basin."""
     plt = pyplot()
     runs, steps = len(trajectory.runs), len(trajectory.steps)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * steps, 1.0 + 0.35 * runs))
-    ax.imshow(trajectory.labels, cmap="tab10", vmin=0, vmax=9, aspect="auto")
-    for (i, j), label in np.ndenumerate(trajectory.labels):
-        ax.text(j, i, str(label), ha="center", va="center", fontsize=8, color="white")
+    fig, ax = plt.subplots(figsize=(max(5.0, 2.0 + 0.9 * steps), 1.6 + 0.35 * runs))
+    cmap = categorical_cmap()
+    labels = np.asarray(trajectory.labels)
+    # One palette colour per basin number (cycling past the palette's length).
+    ax.imshow(labels % cmap.N, cmap=cmap, vmin=-0.5, vmax=cmap.N - 0.5, aspect="auto")
+    ax.grid(False)
+    for (i, j), label in np.ndenumerate(labels):
+        ink = text_colour_on(cmap(int(label) % cmap.N))
+        ax.text(j, i, str(label), ha="center", va="center", fontsize=FONT_MIN + 1, color=ink)
     ax.set_xticks(range(steps), [str(s) for s in trajectory.steps])
-    ax.set_yticks(range(runs), trajectory.runs, fontsize=8)
-    ax.set_xlabel("training step")
-    ax.set_title("Basin of each run over training", fontsize=10)
+    ax.set_yticks(range(runs), trajectory.runs)
+    label_axes(ax, STEP, "run", "Basin (cluster number) of each run over training")
     return finish(fig, png)

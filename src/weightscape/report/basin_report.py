@@ -4,7 +4,6 @@ epsilon-convexity check and Juneja et al.'s Fig. 1; and a trajectory study's tab
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import numpy as np
 from weightscape.analyses.basins import BasinAnalysis
 from weightscape.analyses.connectivity import ConnectivityGrid
 from weightscape.analyses.trajectories import BasinTrajectory
-from weightscape.outputs import atomic_path, write_text
+from weightscape.outputs import atomic_path, write_json, write_text
 from weightscape.report.basin_plots import (
     cluster_table_markdown,
     convexity_markdown,
@@ -22,6 +21,7 @@ from weightscape.report.basin_plots import (
     plot_trajectory,
     separation_markdown,
 )
+from weightscape.report.grid_report import SIGNED, TITLES, VALUE_LABELS
 from weightscape.report.heatmaps import plot_heatmap
 
 
@@ -95,7 +95,7 @@ def render_trajectories(trajectory: BasinTrajectory, config) -> list[str]:
     study's ``grid-step-K`` folders); the run-by-step table the terminal shows."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text((out / "trajectory.json"), json.dumps(trajectory.to_dict(), indent=1))
+    write_json(out / "trajectory.json", trajectory.to_dict())
     plot_trajectory(trajectory, out / "trajectory.png")
     lines = ["run".ljust(24) + " ".join(f"{s:>6}" for s in trajectory.steps)]
     for run, row in zip(trajectory.runs, trajectory.labels, strict=True):
@@ -106,7 +106,7 @@ def render_trajectories(trajectory: BasinTrajectory, config) -> list[str]:
 
 def _write(analysis: BasinAnalysis, grid: ConnectivityGrid, out: Path) -> list[Path]:
     files = [out / "basins.json", out / "clusters.csv", out / "clusters.md"]
-    write_text(files[0], json.dumps(analysis.to_dict(), indent=1, default=float))
+    write_json(files[0], analysis.to_dict(), default=float)
     with atomic_path(files[1]) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         kinds = list(analysis.margins)
@@ -132,12 +132,17 @@ def _write(analysis: BasinAnalysis, grid: ConnectivityGrid, out: Path) -> list[P
     by_cluster = np.lexsort((analysis.margin, analysis.labels))
     boundaries = np.flatnonzero(np.diff(analysis.labels[by_cluster])) + 1
     matrix = grid.matrices[analysis.matrix]
+    shown = {
+        "title": f"{TITLES.get(analysis.matrix, analysis.matrix)} between model pairs",
+        "value_label": VALUE_LABELS.get(analysis.matrix),
+        "signed": analysis.matrix in SIGNED,
+    }
     files.append(
         plot_heatmap(
             matrix,
             grid.names,
             out / f"{analysis.matrix}_by_cluster.png",
-            title=analysis.matrix,
+            **shown,
             order=by_cluster,
             sort_label="cluster",
             boundaries=boundaries,
@@ -149,7 +154,7 @@ def _write(analysis: BasinAnalysis, grid: ConnectivityGrid, out: Path) -> list[P
                 matrix,
                 grid.names,
                 out / f"{analysis.matrix}_by_{metric}.png",
-                title=analysis.matrix,
+                **shown,
                 order=analysis.order_by(metric),
                 sort_label=metric,
             )
@@ -163,6 +168,6 @@ def _write(analysis: BasinAnalysis, grid: ConnectivityGrid, out: Path) -> list[P
     files.append(plot_cluster_curves(analysis, grid, out / "cluster_curves.png"))
     if analysis.groups:
         files.append(out / "extreme_groups.json")
-        write_text(files[-1], json.dumps(analysis.groups, indent=1, default=float))
+        write_json(files[-1], analysis.groups, default=float)
         files.append(plot_extreme_groups(analysis.groups, out / "extreme_groups.png"))
     return files

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from weightscape.outputs import write_text
+from weightscape.outputs import write_json
 from weightscape.report.walk_outputs import plot_walks, write_walk
 
 SETTINGS = (
@@ -40,7 +40,7 @@ def render_demo(result, config) -> list[str]:
         title="Linear paths between MiniLM models finetuned on Rotten Tomatoes",
     )
     summary = demo_summary(result, config)
-    write_text((out / "summary.json"), json.dumps(summary, indent=1))
+    write_json(out / "summary.json", summary)
     return [
         json.dumps(summary["models"], indent=1),
         f"results and plots are in {out.resolve()}",

@@ -8,13 +8,12 @@ al.'s (2023) fuse comparison. Files come from a :class:`~weightscape.analyses.fu
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from weightscape.outputs import atomic_path, md_cell, write_text
+from weightscape.outputs import atomic_path, md_cell, write_json, write_text
 
 if TYPE_CHECKING:
     from weightscape.analyses.fuse import FuseResult
@@ -76,24 +75,29 @@ def plot_gains(gains: Sequence[dict[str, Any]], png: str | Path) -> Path:
     """Bars of the accuracy gain (centroid minus base) per target, one colour per regime."""
     import numpy as np
 
-    from weightscape.report.figures import finish, pyplot
+    from weightscape.report.figures import NEUTRAL, colour, finish, label_axes, pyplot
 
     rows = with_means(gains)
     targets = list(dict.fromkeys(r["target"] for r in rows))
     regimes = list(dict.fromkeys(r["regime"] for r in rows))
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(targets) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.2 * len(targets) + 2), 4.4))
     width = 0.8 / len(regimes)
     x = np.arange(len(targets))
     for k, regime in enumerate(regimes):
         by_target = {r["target"]: r["gain"] for r in rows if r["regime"] == regime}
         heights = [by_target.get(t, math.nan) for t in targets]
-        ax.bar(x + (k - (len(regimes) - 1) / 2) * width, heights, width=width, label=regime)
-    ax.axhline(0.0, color="grey", linewidth=0.8)
-    ax.set_xticks(x, targets, rotation=20, fontsize=8)
-    ax.set_ylabel("accuracy gain (centroid - base)")
-    ax.set_title("BitFit from the centroid of other datasets vs. from the base")
-    ax.legend(fontsize=7)
+        offset = (k - (len(regimes) - 1) / 2) * width
+        ax.bar(x + offset, heights, width=width, color=colour(k), label=regime)
+    ax.axhline(0.0, color=NEUTRAL, linewidth=0.8)
+    ax.set_xticks(x, targets, rotation=20, ha="right")
+    label_axes(
+        ax,
+        "target dataset",
+        "accuracy gain, centroid - base\n(fraction correct)",
+        "BitFit from the centroid of other datasets vs. from the base",
+    )
+    ax.legend(title="training data", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return finish(fig, png)
 
 
@@ -124,7 +128,7 @@ def write_fuse_report(result: FuseResult, out: str | Path) -> dict[str, Path]:
     _write_csv(files["runs"], result.rows, ROW_COLUMNS)
     centroids = {t: str(c.path) for t, c in result.centroids.items()}
     summary = {"gains": result.gains, "runs": result.rows, "centroids": centroids}
-    write_text(files["json"], json.dumps(summary, indent=1))
+    write_json(files["json"], summary)
     plot_gains(result.gains, files["plot"])
     return files
 

@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from weightscape.outputs import atomic_path
-from weightscape.report.figures import finish, pyplot
+from weightscape.report.figures import (
+    DIVERGING,
+    FONT_MIN,
+    SEQUENTIAL,
+    colourbar,
+    finish,
+    label_axes,
+    pyplot,
+    wrap,
+)
 
 
 def write_matrix_csv(matrix: np.ndarray, names: Sequence[str], path: str | Path) -> Path:
@@ -32,24 +41,37 @@ def plot_heatmap(
     order: Sequence[int] | None = None,
     sort_label: str | None = None,
     boundaries: Sequence[int] = (),
+    value_label: str | None = None,
+    signed: bool = False,
 ) -> Path:
     """Draw ``matrix`` with rows and columns in ``order`` (e.g. sorted by HANS accuracy).
 
     ``boundaries`` are positions (in the sorted order) where cluster lines are drawn.
+    ``value_label`` labels the colour bar (the quantity and its unit; default: the title).
+    ``signed`` values (a cosine similarity) take the diverging map, centred on 0. Both axes are
+    the models, by name, labelled with the order they are sorted in.
     """
     plt = pyplot()
 
     order = np.arange(len(names)) if order is None else np.asarray(order)
     shown = matrix[np.ix_(order, order)]
-    size = max(4.0, 0.28 * len(names) + 2.5)
+    size = max(5.0, 0.28 * len(names) + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    image = ax.imshow(shown, cmap="viridis")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    if signed:
+        finite = np.abs(shown[np.isfinite(shown)])
+        limit = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+        image = ax.imshow(shown, cmap=DIVERGING, vmin=-limit, vmax=limit)
+    else:
+        image = ax.imshow(shown, cmap=SEQUENTIAL)
+    colourbar(fig, image, ax, value_label or title)
+    ax.grid(False)
     labels = [names[i] for i in order]
-    ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(names)), labels, fontsize=7)
+    ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=FONT_MIN)
+    ax.set_yticks(range(len(names)), labels, fontsize=FONT_MIN)
+    axis = f"model, sorted by {sort_label}" if sort_label else "model"
+    label_axes(ax, axis, axis, wrap(title, int(9 * size)))
+    line = "black" if signed else "white"  # the diverging map is white at 0
     for b in boundaries:
-        ax.axhline(b - 0.5, color="white", linewidth=1.2)
-        ax.axvline(b - 0.5, color="white", linewidth=1.2)
-    ax.set_title(title + (f"\n(sorted by {sort_label})" if sort_label else ""), fontsize=10)
+        ax.axhline(b - 0.5, color=line, linewidth=1.2)
+        ax.axvline(b - 0.5, color=line, linewidth=1.2)
     return finish(fig, png)

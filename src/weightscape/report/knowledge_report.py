@@ -13,7 +13,6 @@ From a :class:`~weightscape.analyses.knowledge.KnowledgePath`:
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,16 @@ from typing import Any
 from weightscape.analyses.knowledge import KnowledgePath
 from weightscape.metrics.cartography import Cartography
 from weightscape.metrics.knowledge import trend
-from weightscape.outputs import write_text
-from weightscape.report.figures import finish, pyplot
+from weightscape.outputs import write_json, write_text
+from weightscape.report.figures import (
+    SEQUENTIAL,
+    colour,
+    colourbar,
+    finish,
+    label_axes,
+    metric_label,
+    pyplot,
+)
 
 # The paper's ordering (Qin et al. §Q3): sign of each statistic's trend along the path.
 EXPECTED_TRENDS = {
@@ -103,50 +110,64 @@ def plot_knowledge_steps(result: KnowledgePath, png: str | Path) -> Path:
     steps = result.steps()
     j = np.array([r["step"] for r in steps])
     plt = pyplot()
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.6))
-    axes[0].bar(j - 0.2, [r["forgotten"] for r in steps], width=0.4, label="F_j (source)")
-    axes[0].bar(j + 0.2, [r["learned"] for r in steps], width=0.4, label="M_j (target)")
-    axes[0].set_ylabel("examples")
+    # Two by two, not four in a row: legible when the report shows the figure ~800 px wide.
+    fig, grid = plt.subplots(2, 2, figsize=(10, 7.2))
+    axes = grid.ravel()
+    source, target = {"color": colour(0)}, {"color": colour(1)}
+    axes[0].bar(j - 0.2, [r["forgotten"] for r in steps], width=0.4, label="F_j (source)", **source)
+    axes[0].bar(j + 0.2, [r["learned"] for r in steps], width=0.4, label="M_j (target)", **target)
+    axes[0].set_ylabel("examples (count)")
+    axes[0].set_title("Newly forgotten (F_j) and newly learned (M_j)")
     for ax, stat in zip(axes[1:3], ("confidence", "variability"), strict=True):
-        ax.plot(j, [r[f"forgotten_{stat}"] for r in steps], marker="o", label="F_j (source)")
-        ax.plot(j, [r[f"learned_{stat}"] for r in steps], marker="s", label="M_j (target)")
-        ax.set_ylabel(f"mean {stat}")
+        what = "mean" if stat == "confidence" else "std"
+        ax.plot(j, [r[f"forgotten_{stat}"] for r in steps], marker="o", label="F_j", **source)
+        ax.plot(j, [r[f"learned_{stat}"] for r in steps], marker="s", label="M_j", **target)
+        ax.set_ylabel(f"mean {stat}\n({what} of p(true label) in training)")
+        ax.set_title(f"Training {stat} of the examples in F_j and M_j")
     for ax in axes[:3]:
         ax.set_xticks(j)
-        ax.set_xlabel("step j")
+        ax.set_xlabel("step j (from t_(j-1) to t_j)")
     ts = result.ts
-    axes[3].plot(ts, result.source_examples.accuracy(), marker="o", label="source examples")
-    axes[3].plot(ts, result.target_examples.accuracy(), marker="s", label="target examples")
-    axes[3].set_xlabel(f"t (0 = {result.source}, 1 = {result.target})")
-    axes[3].set_ylabel("accuracy")
+    axes[3].plot(ts, result.source_examples.accuracy(), marker="o", label="source", **source)
+    axes[3].plot(ts, result.target_examples.accuracy(), marker="s", label="target", **target)
+    label_axes(
+        axes[3],
+        f"t (0 = {result.source}, 1 = {result.target})",
+        metric_label("accuracy"),
+        "Accuracy on the tracked examples",
+    )
     for ax in axes:
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Knowledge along {result.source} -> {result.target} ({result.head} heads)")
+        ax.legend()
+    fig.suptitle(
+        f"Knowledge along {result.source} -> {result.target} ({result.head} heads): "
+        "source examples forgotten, target examples learned"
+    )
     return finish(fig, png)
 
 
 def plot_cartography(stats: Cartography, png: str | Path, title: str) -> Path:
     """The cartography map: variability (x) against confidence (y), coloured by correctness."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.2))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     points = ax.scatter(
         stats.variability,
         stats.confidence,
         c=stats.correctness,
-        cmap="viridis",
+        cmap=SEQUENTIAL,
         vmin=0,
         vmax=1,
-        s=12,
+        s=14,
         alpha=0.8,
     )
-    fig.colorbar(points, ax=ax, label="correctness")
-    ax.set_xlabel("variability")
-    ax.set_ylabel("confidence")
+    colourbar(fig, points, ax, "correctness (fraction of checkpoints correct)")
+    label_axes(
+        ax,
+        "variability (std of p(true label) over training)",
+        "confidence (mean p(true label) over training)",
+        f"Cartography map: {title}",
+    )
     ax.set_xlim(-0.01, 0.51)  # a probability's standard deviation is at most 0.5
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
     return finish(fig, png)
 
 
@@ -162,7 +183,7 @@ def write_knowledge_report(result: KnowledgePath, out: str | Path) -> dict[str, 
         "target map": out / "cartography-target.png",
     }
     summary = {**result.to_dict(), "ordering": ordering(result.steps())}
-    write_text(files["json"], json.dumps(_nan_to_none(summary), indent=1))
+    write_json(files["json"], _nan_to_none(summary))
     write_text(files["markdown"], knowledge_markdown(result))
     plot_knowledge_steps(result, files["steps"])
     maps = {"source map": result.source_examples, "target map": result.target_examples}
@@ -185,7 +206,7 @@ def render_knowledge(result: KnowledgePath, config) -> list[str]:
             f"{r['forgotten_variability']:>7.3f} {r['learned']:>5} "
             f"{r['learned_confidence']:>7.3f} {r['learned_variability']:>7.3f}"
         )
-    lines.append(f"heads: {result.head}; computed {result.computed} point(s)")
+    lines.append(f"heads: {result.head}")
     lines.append(f"wrote {config.out}: " + ", ".join(p.name for p in files.values()))
     return lines
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from weightscape.analyses.mean_path import MeanCurve
-from weightscape.outputs import atomic_path, write_text
-from weightscape.report.figures import finish, pyplot
+from weightscape.outputs import atomic_path, write_json
+from weightscape.report.figures import NEUTRAL, colour, finish, label_axes, metric_label, pyplot
 
 
 def render_mean_path(result: MeanCurve, config) -> list[str]:
@@ -16,7 +15,7 @@ def render_mean_path(result: MeanCurve, config) -> list[str]:
     terminal shows."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text((out / "mean-path.json"), json.dumps(result.to_dict(), indent=1))
+    write_json(out / "mean-path.json", result.to_dict())
     stats = {metric: result.stats(metric) for metric in result.curves}
     with atomic_path(out / "mean-path.csv") as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -45,17 +44,17 @@ def render_mean_path(result: MeanCurve, config) -> list[str]:
 def plot_mean_path(result: MeanCurve, png: Path) -> Path:
     """Loss and accuracy along t: each pair thin, the mean bold, the band shaded."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     band = "mean +- std" if result.band == "std" else "min..max"
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for values in result.curves[metric]:
-            ax.plot(result.ts, values, color="grey", linewidth=0.7, alpha=0.6)
+            ax.plot(result.ts, values, color=NEUTRAL, linewidth=0.7, alpha=0.6)
         lower, upper = result.bounds(metric)
-        ax.fill_between(result.ts, lower, upper, alpha=0.25, color="C0", label=band)
-        ax.plot(result.ts, result.stats(metric)["mean"], color="C0", linewidth=2, label="mean")
-        ax.set_xlabel("t (0 = first checkpoint of each pair, 1 = second)")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"Mean linear path over {len(result.pairs)} seeds")
+        ax.fill_between(result.ts, lower, upper, alpha=0.25, color=colour(0), label=band)
+        mean = result.stats(metric)["mean"]
+        ax.plot(result.ts, mean, color=colour(0), linewidth=2, label="mean")
+        label_axes(ax, "t (0 = first checkpoint of each pair, 1 = second)", metric_label(metric))
+    axes[0].legend()
+    task = f" on {result.walks[0].task}" if result.walks else ""
+    fig.suptitle(f"Mean linear path over {len(result.pairs)} seed pairs{task} (grey: each pair)")
     return finish(fig, png)

@@ -6,11 +6,10 @@ evaluate; this module only writes their results into files and terminal lines.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from weightscape.outputs import md_cell, write_text
+from weightscape.outputs import md_cell, write_json, write_text
 from weightscape.report.walk_outputs import plot_walks, write_walk
 from weightscape.studies import combine, curve
 
@@ -24,7 +23,7 @@ def render_curve(result: curve.CurveResult, config: curve.Config) -> list[str]:
         write_walk(walk, out, stem=f"path-{name}")
     for name, walk in result.test_walks.items():
         write_walk(walk, out, stem=f"path-{name}-test")
-    write_text((out / "curve-table.json"), json.dumps(result.rows, indent=1))
+    write_json(out / "curve-table.json", result.rows)
     table = table_markdown(result.rows)
     write_text((out / "curve-table.md"), table + "\n")
     plot_walks(
@@ -33,7 +32,7 @@ def render_curve(result: curve.CurveResult, config: curve.Config) -> list[str]:
         title=f"Line and fitted {config.path} curve on {result.walks['line'].task}",
     )
     summary = result.summary()
-    write_text((out / "curve-summary.json"), json.dumps(summary, indent=1))
+    write_json(out / "curve-summary.json", summary)
     lines = []
     for name in ("line", "curve"):
         s = summary[name]
@@ -53,7 +52,7 @@ def render_combine(result: combine.CombineResult, config: combine.Config) -> lis
     """Write combine.json, combine.md and combine.png into ``config.out``; the terminal lines."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text((out / "combine.json"), json.dumps(result.rows, indent=1))
+    write_json(out / "combine.json", result.rows)
     table = table_markdown(result.rows)
     write_text((out / "combine.md"), table + "\n")
     plot_combination(result.rows, result.alphas, out / "combine.png", result.names)
@@ -69,30 +68,47 @@ def plot_combination(
     """Dev and test accuracy per method, and each grouping's learned weight on the first model."""
     import numpy as np
 
-    from weightscape.report.figures import finish, pyplot
+    from weightscape.report.figures import (
+        FONT_MIN,
+        NEUTRAL,
+        colour,
+        finish,
+        label_axes,
+        metric_label,
+        pyplot,
+    )
 
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     x = np.arange(len(rows))
-    for offset, split in ((-0.2, "dev"), (0.2, "test")):
-        left.bar(x + offset, [r[split]["accuracy"] for r in rows], width=0.4, label=split)
-    left.set_xticks(x, [r["method"].split(" (")[0] for r in rows], rotation=20, fontsize=7)
+    for i, (offset, split) in enumerate(((-0.2, "dev"), (0.2, "test"))):
+        heights = [r[split]["accuracy"] for r in rows]
+        left.bar(x + offset, heights, width=0.4, color=colour(i), label=split)
+    methods = [r["method"].split(" (")[0] for r in rows]
+    left.set_xticks(x, methods, rotation=20, ha="right", fontsize=FONT_MIN)
     values = [r[s]["accuracy"] for r in rows for s in ("dev", "test")]
     left.set_ylim(max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.01))
-    left.set_ylabel("accuracy")
-    left.legend(fontsize=7)
-    for grouping, weights in alphas.items():
+    label_axes(
+        left, "method", metric_label("accuracy"), f"Merging {names[0]} and {names[1]}: accuracy"
+    )
+    left.legend()
+    for i, (grouping, weights) in enumerate(alphas.items()):
         right.plot(
             range(len(weights)),
             list(weights.values()),
             marker="o",
             markersize=3,
+            color=colour(i),
             label=f"{grouping}-wise",
         )
-    right.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
-    right.set_xlabel("group (sorted by name)")
-    right.set_ylabel(f"weight on {names[0]} (1 - weight on {names[1]})")
-    right.legend(fontsize=7)
+    right.axhline(0.5, color=NEUTRAL, linewidth=0.6, linestyle=":")
+    label_axes(
+        right,
+        "parameter group (sorted by name)",
+        f"weight on {names[0]} (1 - weight on {names[1]})",
+        "Learned weight of each parameter group",
+    )
+    right.legend()
     return finish(fig, png)
 
 

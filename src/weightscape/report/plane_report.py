@@ -8,7 +8,16 @@ import numpy as np
 
 from weightscape.analyses.plane import PlaneResult
 from weightscape.metrics import get_point_metric
-from weightscape.report.figures import finish, pyplot
+from weightscape.report.figures import (
+    FONT_MIN,
+    SEQUENTIAL,
+    colour,
+    colourbar,
+    finish,
+    label_axes,
+    metric_label,
+    pyplot,
+)
 from weightscape.studies import plane
 
 PLOTTED = ("loss", "accuracy")
@@ -41,8 +50,8 @@ def render_plane(result: PlaneResult, config: plane.Config) -> list[str]:
         )
     s = result.stats
     lines.append(
-        f"{s['resolution'][0]}x{s['resolution'][1]} grid + 3 models: {s['computed_points']} "
-        f"point(s) computed of {s['unique_points']} distinct, in {s['seconds']} s"
+        f"{s['resolution'][0]}x{s['resolution'][1]} grid + 3 models: {s['unique_points']} "
+        f"distinct point(s), in {s['seconds']} s"
     )
     lines.append(f"wrote {config.out}: " + ", ".join(p.name for p in files.values()))
     return lines
@@ -59,16 +68,20 @@ def plot_plane(
     plt = pyplot()
 
     surface = np.ma.masked_invalid(result.surfaces[metric])
-    fig, ax = plt.subplots(figsize=(6.4, 5.2))
+    fig, ax = plt.subplots(figsize=(6.8, 5.6))
     filled = ax.contourf(result.xs, result.ys, surface, levels=20, cmap=_colormap(metric))
     ax.contour(result.xs, result.ys, surface, levels=filled.levels, colors="white", linewidths=0.3)
-    fig.colorbar(filled, ax=ax, fraction=0.046, label=metric)
+    colourbar(fig, filled, ax, metric_label(metric))
+    ax.grid(False)
     _draw_models(ax, result, metric)
     ax.set_aspect("equal", adjustable="box")
-    ax.set_xlabel(f"u (along {result.names[1]} - {result.names[0]})")
-    ax.set_ylabel(f"v (orthogonal, toward {result.names[2]})")
     names = ", ".join(result.names)
-    ax.set_title(title or f"{metric} on the plane through {names}\n({result.task})", fontsize=10)
+    label_axes(
+        ax,
+        f"u: along {result.names[1]} - {result.names[0]} (weight space, L2)",
+        f"v: orthogonal, toward {result.names[2]} (L2)",
+        title or f"{metric.capitalize()} over the plane through {names}\non {result.task}",
+    )
     return finish(fig, png)
 
 
@@ -76,7 +89,7 @@ def _draw_models(ax, result: PlaneResult, metric: str) -> None:
     xy = result.model_xy
     triangle = np.vstack([xy, xy[:1]])
     ax.plot(triangle[:, 0], triangle[:, 1], color="black", linewidth=0.9, linestyle="--")
-    ax.scatter(xy[:, 0], xy[:, 1], color="red", edgecolor="black", zorder=3, s=36)
+    ax.scatter(xy[:, 0], xy[:, 1], color=colour(5), edgecolor="black", zorder=3, s=40)
     own = result.model_metrics.get(metric)
     for k, (name, (x, y)) in enumerate(zip(result.names, xy, strict=True)):
         label = name if own is None else f"{name}\n{own[k]:.4g}"
@@ -85,10 +98,10 @@ def _draw_models(ax, result: PlaneResult, metric: str) -> None:
             (x, y),
             xytext=(6, 6),
             textcoords="offset points",
-            fontsize=8,
+            fontsize=FONT_MIN,
             bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8},
         )
 
 
 def _colormap(metric: str) -> str:
-    return "viridis" if get_point_metric(metric).higher_is_better else "viridis_r"
+    return SEQUENTIAL if get_point_metric(metric).higher_is_better else f"{SEQUENTIAL}_r"

@@ -10,13 +10,19 @@ Reads only the study's result (:func:`weightscape.studies.pretraining.run`):
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from weightscape.outputs import write_text
-from weightscape.report.figures import finish, pyplot
+from weightscape.outputs import write_json, write_text
+from weightscape.report.figures import (
+    GENERALISED_LOSS,
+    colour,
+    finish,
+    label_axes,
+    pyplot,
+    sequential_colours,
+)
 
 __all__ = ["pretraining_table", "render_pretraining", "write_pretraining_report"]
 
@@ -40,7 +46,7 @@ def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[st
         "barriers": out / "pretraining-barriers.png",
         "cross task": out / "pretraining-cross-task.png",
     }
-    write_text(files["json"], json.dumps(_finite_or_none(result), indent=1))
+    write_json(files["json"], _finite_or_none(result))
     write_text(files["markdown"], pretraining_table(result))
     plot_barriers(result, files["barriers"])
     plot_cross_task(result, files["cross task"])
@@ -79,16 +85,16 @@ def plot_barriers(result: dict[str, Any], png: Path) -> Path:
     plt = pyplot()
     rows = result["checkpoints"]
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, key, label in (
-        (axes[0], "loss_barrier", "loss barrier"),
-        (axes[1], "accuracy_barrier", "accuracy drop"),
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for i, (ax, key, label) in enumerate(
+        (
+            (axes[0], "loss_barrier", "loss barrier (nats)"),
+            (axes[1], "accuracy_barrier", "accuracy drop (fraction correct)"),
+        )
     ):
-        ax.plot(steps, [r["same_task"][key] for r in rows], marker="o")
-        ax.set_xlabel("pretraining step")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    fig.suptitle("Two finetuned copies of each pretraining checkpoint: barrier along the line")
+        ax.plot(steps, [r["same_task"][key] for r in rows], marker="o", color=colour(i))
+        label_axes(ax, "pretraining step", label)
+    fig.suptitle("Linear path between two finetuned copies of each pretraining checkpoint: barrier")
     return finish(fig, png)
 
 
@@ -96,17 +102,20 @@ def plot_cross_task(result: dict[str, Any], png: Path) -> Path:
     """Generalised loss along the task-A -> task-B line, per task, one curve per step."""
     plt = pyplot()
     rows = result["checkpoints"]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
-    colours = plt.cm.viridis([i / max(len(rows) - 1, 1) for i in range(len(rows))])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    colours = sequential_colours(len(rows))  # pretraining steps are ordered: dark early
     for ax, key in zip(axes, ("task_a", "task_b"), strict=True):
-        for row, colour in zip(rows, colours, strict=True):
+        for row, ink in zip(rows, colours, strict=True):
             curve = row["cross_task"][key]
-            ax.plot(curve["t"], curve["loss"], color=colour, label=f"step {row['step']}")
-        ax.set_title(f"evaluated on {rows[0]['cross_task'][key]['task']}" if rows else key)
-        ax.set_xlabel("t (0: task-A minimum, 1: task-B minimum)")
-        ax.set_ylabel("generalised loss")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize="small")
+            ax.plot(curve["t"], curve["loss"], color=ink, label=f"step {row['step']}")
+        label_axes(
+            ax,
+            "t (0: task-A minimum, 1: task-B minimum)",
+            GENERALISED_LOSS,
+            f"evaluated on {rows[0]['cross_task'][key]['task']}" if rows else key,
+        )
+    axes[1].legend(title="pretraining")
+    fig.suptitle("Linear path from the task-A to the task-B minimum, per pretraining checkpoint")
     return finish(fig, png)
 
 

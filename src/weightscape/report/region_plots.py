@@ -8,24 +8,45 @@ from typing import Any
 import numpy as np
 
 from weightscape.outputs import md_cell
-from weightscape.report.figures import finish, pyplot
+from weightscape.report.figures import (
+    GENERALISED_LOSS,
+    NEUTRAL,
+    PALETTE,
+    colour,
+    finish,
+    label_axes,
+    plain_log_ticks,
+    pyplot,
+    wrap,
+)
 
 GROUPS = ("In", "In'", "Ex")
-COLOURS = {"In": "tab:blue", "In'": "tab:green", "Ex": "tab:red"}
+COLOURS = {"In": PALETTE[0], "In'": PALETTE[2], "Ex": PALETTE[5]}
+RADIUS = "radius (in mean model-to-centroid distances)"
+PROBE_ACCURACY = "accuracy (linear probe, fraction correct)"
 
 
 def plot_loss_distributions(comparisons: list[dict[str, Any]], png: str | Path) -> Path:
     """Box plots of the In, In' and Ex generalised losses of every group (Gueta et al. Fig. 4)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(comparisons), figsize=(2.6 * len(comparisons), 3.4))
-    for ax, row in zip(np.atleast_1d(axes), comparisons, strict=True):
+    fig, axes = plt.subplots(
+        1, len(comparisons), figsize=(max(6.4, 3.2 * len(comparisons)), 4.6), squeeze=False
+    )
+    for ax, row in zip(axes[0], comparisons, strict=True):
         box = ax.boxplot([row["losses"][g] for g in GROUPS], patch_artist=True)
         ax.set_xticks([1, 2, 3], ["In", "In'", "Ex" if row["level"] != "general" else "Rand"])
         for patch, group in zip(box["boxes"], GROUPS, strict=True):
             patch.set_facecolor(COLOURS[group])
-            patch.set_alpha(0.5)
-        ax.set_title(f"{row['level']}: {row['group']}", fontsize=9)
-        ax.set_ylabel("generalised loss")
+            patch.set_alpha(0.6)
+        title = wrap(f"{row['level']}: {row['group']}", 30)
+        label_axes(ax, "set of models", wrap(GENERALISED_LOSS, 32), title)
+    fig.suptitle(
+        wrap(
+            "Generalised loss of a group's models (In), of points in their hull (In') and of "
+            "the models outside (Ex)",
+            int(16 * fig.get_figwidth()),
+        )
+    )
     return finish(fig, png)
 
 
@@ -35,20 +56,23 @@ def plot_extrapolation(extrapolation: dict[str, Any], png: str | Path) -> Path:
     plt = pyplot()
     summary = extrapolation["summary"]
     fig, axes = plt.subplots(
-        1, len(summary), figsize=(4.2 * len(summary), 3.6), squeeze=False, sharey=True
+        1, len(summary), figsize=(max(6.4, 4.2 * len(summary)), 4.4), squeeze=False, sharey=True
     )
     t = np.array(extrapolation["t"])
     for ax, (category, entry) in zip(axes[0], summary.items(), strict=True):
         mean, std = np.array(entry["loss"]["mean"]), np.array(entry["loss"]["std"])
-        ax.plot(t, mean, marker=".", label=f"mean over {entry['n_pairs']} pairs")
-        ax.fill_between(t, np.clip(mean - std, 1e-12, None), mean + std, alpha=0.2)
+        ax.plot(t, mean, marker=".", color=colour(0), label=f"mean over {entry['n_pairs']} pairs")
+        ax.fill_between(t, np.clip(mean - std, 1e-12, None), mean + std, color=colour(0), alpha=0.2)
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.axvspan(0, 1, color="grey", alpha=0.15, label="between the models")
-        ax.set_title(category, fontsize=9)
-        ax.set_xlabel("t (0 and 1: the two models)")
+        ax.axvspan(0, 1, color=NEUTRAL, alpha=0.15, label="between the models")
+        ax.set_title(wrap(category, 40))
+        ax.set_xlabel("t (0 and 1: the two models;\nsymlog scale)")
         ax.set_yscale("log")
-    axes[0][0].set_ylabel("generalised loss")
-    axes[0][0].legend(fontsize=7)
+        plain_log_ticks(ax, "x")
+        plain_log_ticks(ax, "y")
+    axes[0][0].set_ylabel(wrap(f"{GENERALISED_LOSS}, log scale", 36))
+    axes[0][0].legend()
+    fig.suptitle("Generalised loss along lines through two models, past both ends (mean ± std)")
     return finish(fig, png)
 
 
@@ -56,16 +80,25 @@ def plot_moves(records: list[dict[str, Any]], png: str | Path) -> Path:
     """Accuracy moving from each group's centroid, toward the pretrained model and along random
     directions, against the finetuned models' own accuracy (Gueta et al. Fig. 11)."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(records), figsize=(3.2 * len(records), 3.2), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(records), figsize=(max(6.4, 4.2 * len(records)), 4.6), squeeze=False
+    )
     for ax, record in zip(axes[0], records, strict=True):
-        for name, values in record["moves"].items():
+        for i, (name, values) in enumerate(record["moves"].items()):
             style = ":" if name.startswith("random") else "-"
-            ax.plot(record["radii"], values["accuracy"], style, marker=".", label=name)
-        ax.axhline(np.mean(record["models"]["accuracy"]), color="k", ls="--", label="finetuned")
-        ax.set_title(record["group"], fontsize=9)
-        ax.set_xlabel("radius (mean model-centroid distances)")
-        ax.set_ylabel("accuracy (linear probe)")
-    axes[0][0].legend(fontsize=7)
+            ax.plot(
+                record["radii"], values["accuracy"], style, marker=".", color=colour(i), label=name
+            )
+        mean = np.mean(record["models"]["accuracy"])
+        ax.axhline(mean, color="black", ls="--", label="finetuned")
+        label_axes(ax, wrap(RADIUS, 36), wrap(PROBE_ACCURACY, 32), wrap(record["group"], 36))
+    axes[0][0].legend()
+    fig.suptitle(
+        wrap(
+            "Accuracy moving from each group's centroid, against its finetuned models",
+            int(16 * fig.get_figwidth()),
+        )
+    )
     return finish(fig, png)
 
 
@@ -73,37 +106,46 @@ def plot_general_moves(record: dict[str, Any], png: str | Path) -> Path:
     """Accuracy moving from the centroid of every model, against the source and non-source
     models, averaged over the datasets (+- std over them) (Gueta et al. App. F, Fig. 11b)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
     radii = np.array(record["radii"])
     summary = record["summary"]
+    drawn = 0
     for kind, entry in summary.items():
         mean, std = np.array(entry["accuracy"]["mean"]), np.array(entry["accuracy"]["std"])
         if kind in ("source", "non_source"):
-            ax.axhline(float(mean), ls="--", color="k" if kind == "source" else "grey", label=kind)
+            ink = "black" if kind == "source" else NEUTRAL
+            ax.axhline(float(mean), ls="--", color=ink, label=kind)
         elif not kind[-1].isdigit():  # each random direction is in 'random', their mean
-            ax.plot(radii, mean, marker=".", label=kind)
-            ax.fill_between(radii, mean - std, mean + std, alpha=0.2)
-    ax.set_xlabel("radius (mean model-centroid distances)")
-    ax.set_ylabel("accuracy (linear probe), mean over datasets")
-    ax.legend(fontsize=7)
+            ax.plot(radii, mean, marker=".", color=colour(drawn), label=kind)
+            ax.fill_between(radii, mean - std, mean + std, color=colour(drawn), alpha=0.2)
+            drawn += 1
+    label_axes(
+        ax,
+        RADIUS,
+        f"{PROBE_ACCURACY},\nmean over datasets",
+        "Accuracy moving from the centroid of every model\n(mean ± std over datasets)",
+    )
+    ax.legend()
     return finish(fig, png)
 
 
 def plot_interpolation(results: dict[str, Any], png: str | Path) -> Path:
     """Mean +- std loss over pairs per category, for models and for group centroids."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     for ax, key in zip(axes, ("interpolation", "centroid_interpolation"), strict=True):
         part = results[key]
         t = np.array(part["t"])
-        for category, entry in part["summary"].items():
+        for i, (category, entry) in enumerate(part["summary"].items()):
             mean, std = np.array(entry["loss"]["mean"]), np.array(entry["loss"]["std"])
-            ax.plot(t, mean, marker=".", label=f"{category} ({entry['n_pairs']} pairs)")
-            ax.fill_between(t, mean - std, mean + std, alpha=0.2)
-        ax.set_title("model pairs" if key == "interpolation" else "group centroids", fontsize=9)
+            label = f"{category} ({entry['n_pairs']} pairs)"
+            ax.plot(t, mean, marker=".", color=colour(i), label=label)
+            ax.fill_between(t, mean - std, mean + std, color=colour(i), alpha=0.2)
+        ax.set_title("between model pairs" if key == "interpolation" else "between group centroids")
         ax.set_xlabel("t (0: the target's own model)")
-    axes[0].set_ylabel("generalised loss on the target")
-    axes[0].legend(fontsize=7)
+    axes[0].set_ylabel(f"{GENERALISED_LOSS}\non the target")
+    axes[0].legend()
+    fig.suptitle("Generalised loss along lines between models, by category (mean ± std)")
     return finish(fig, png)
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from weightscape.analyses.run_distance import RunDistance
-from weightscape.outputs import atomic_path, write_text
-from weightscape.report.figures import finish, pyplot
+from weightscape.outputs import atomic_path, write_json
+from weightscape.report.figures import DISTANCE, STEP, colour, finish, label_axes, pyplot
 
 
 def render_run_distance(result: RunDistance, config) -> list[str]:
@@ -16,7 +15,7 @@ def render_run_distance(result: RunDistance, config) -> list[str]:
     lines the terminal shows."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text((out / "run-distance.json"), json.dumps(result.to_dict(), indent=1))
+    write_json(out / "run-distance.json", result.to_dict())
     columns = (result.steps, result.distance, result.per_parameter, result.cosine)
     with atomic_path(out / "run-distance.csv") as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -36,24 +35,30 @@ def plot_run_distance(result: RunDistance, png: Path) -> Path:
     """Left: the distance over steps (and per weight, right axis). Right: per layer, the median
     per-neuron distance over steps, with its interquartile band."""
     plt = pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    left.plot(result.steps, result.distance, marker="o", color="C0")
-    left.set_xlabel("training step")
-    left.set_ylabel("||a - b||", color="C0")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    left.plot(result.steps, result.distance, marker="o", color=colour(0))
+    a, b = result.runs
+    label_axes(left, STEP, f"||a - b||: {DISTANCE}", f"Distance between {a} and {b}")
+    left.yaxis.label.set_color(colour(0))
     twin = left.twinx()
-    twin.plot(result.steps, result.per_parameter, marker="x", linestyle=":", color="C1")
-    twin.set_ylabel("||a - b|| / sqrt(N) (per weight)", color="C1")
-    left.set_title(" vs ".join(result.runs))
+    twin.grid(False)
+    twin.plot(result.steps, result.per_parameter, marker="x", linestyle=":", color=colour(1))
+    twin.set_ylabel("||a - b|| / sqrt(N) (RMS per weight)", color=colour(1))
     layers = sorted({name for step in result.neurons.values() for name in step})
     for i, layer in enumerate(layers):
         steps = [s for s in result.steps if layer in result.neurons[s]]
         stats = [result.neurons[s][layer] for s in steps]
-        right.plot(steps, [x["median"] for x in stats], marker="o", markersize=3, label=layer)
+        median = [x["median"] for x in stats]
+        right.plot(steps, median, marker="o", markersize=3, color=colour(i), label=layer)
         right.fill_between(
-            steps, [x["q25"] for x in stats], [x["q75"] for x in stats], alpha=0.2, color=f"C{i}"
+            steps, [x["q25"] for x in stats], [x["q75"] for x in stats], alpha=0.2, color=colour(i)
         )
-    right.set_xlabel("training step")
-    right.set_ylabel("per-neuron distance (median, q25-q75)")
+    label_axes(
+        right,
+        STEP,
+        "per-neuron L2 distance\n(median, q25-q75 band)",
+        f"Per-neuron distance between {a} and {b}, by layer",
+    )
     if layers:
-        right.legend(fontsize=7)
+        right.legend()
     return finish(fig, png)

@@ -20,10 +20,15 @@ import numpy as np
 
 from weightscape.analyses.similarity import Similarity, TagClustering
 from weightscape.outputs import md_cell
-from weightscape.report.figures import finish, pyplot
+from weightscape.report.figures import DISTANCE, FONT_MIN, PALETTE, finish, label_axes, pyplot
 from weightscape.report.heatmaps import plot_heatmap, write_matrix_csv
 
 EMBEDDING_TITLES = {"tsne": "t-SNE", "pca": "PCA"}
+EMBEDDING_AXES = {
+    "tsne": "t-SNE dimension {} (unitless)",
+    "pca": "principal component {} (weight space)",
+}
+MARKERS = "os^DvPX*"  # past the palette's colours, groups differ by marker too
 
 
 def render_similarity(similarity: Similarity, config) -> list[str]:
@@ -66,9 +71,10 @@ def write_similarity_figures(similarity: Similarity, out: str | Path) -> dict[st
     sort_label = ", ".join(tags) or None
     matrices = {"cosine": similarity.cosine, "euclidean": similarity.euclidean}
     titles = {
-        "cosine": "Cosine similarity of task vectors",
+        "cosine": "Cosine similarity of task vectors between models",
         "euclidean": "Euclidean distance between models",
     }
+    value_labels = {"cosine": "cosine similarity (-1 to 1)", "euclidean": DISTANCE}
     for name, matrix in matrices.items():
         files[f"{name}_csv"] = write_matrix_csv(matrix, similarity.names, out / f"{name}.csv")
         files[f"{name}_png"] = plot_heatmap(
@@ -79,6 +85,8 @@ def write_similarity_figures(similarity: Similarity, out: str | Path) -> dict[st
             order=order,
             sort_label=sort_label,
             boundaries=boundaries,
+            value_label=value_labels[name],
+            signed=name == "cosine",
         )
     for kind in similarity.embeddings:
         for tag in tags or [None]:
@@ -121,18 +129,17 @@ def plot_embedding(similarity: Similarity, kind: str, tag: str | None, png: str 
     clustering = similarity.clusterings.get(tag) if tag else None
     values = clustering.truth if clustering else [""] * len(similarity.names)
     groups = sorted(set(values), key=lambda v: _sort_key(_number(v)))
-    colours = {
-        g: plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")(i % 20)
-        for i, g in enumerate(groups)
-    }
+    colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
+    markers = {g: MARKERS[i // len(PALETTE) % len(MARKERS)] for i, g in enumerate(groups)}
     rings = [colours[v] for v in _cluster_majority(clustering)] if clustering else None
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(6.4, 5.2))
     for group in groups:
         mask = np.array([v == group for v in values])
         ax.scatter(
             points[mask, 0],
             points[mask, 1],
             s=60,
+            marker=markers[group],
             color=colours[group],
             edgecolors=[rings[i] for i in np.flatnonzero(mask)] if rings else "black",
             linewidths=2.0 if rings else 0.5,
@@ -140,13 +147,15 @@ def plot_embedding(similarity: Similarity, kind: str, tag: str | None, png: str 
         )
     if len(similarity.names) <= 30:
         for name, (x, y) in zip(similarity.names, points, strict=True):
-            ax.annotate(name, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    title = f"{EMBEDDING_TITLES.get(kind, kind)} of task vectors"
+            ax.annotate(name, (x, y), fontsize=FONT_MIN, xytext=(3, 3), textcoords="offset points")
+    name = EMBEDDING_TITLES.get(kind, kind)
+    title = f"{name} of the task vectors of {len(similarity.names)} models"
     if clustering:
         title += f"\nfill: {tag}; ring: cluster majority (accuracy {clustering.accuracy:.2f})"
-        ax.legend(fontsize=7, title=tag, title_fontsize=7)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
+        ax.legend(title=tag)
+    axis = EMBEDDING_AXES.get(kind, f"{name} {{}}")
+    label_axes(ax, axis.format(1), axis.format(2), title)
+    ax.set_xticks([])  # the coordinates' values mean nothing on their own
     ax.set_yticks([])
     return finish(fig, png)
 

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 from weightscape.analyses.interpolation import PathWalk
-from weightscape.outputs import atomic_path, write_text
-from weightscape.report.figures import finish, pyplot
+from weightscape.outputs import atomic_path, write_json
+from weightscape.report.figures import (
+    NEUTRAL,
+    T_AXIS,
+    colour,
+    finish,
+    label_axes,
+    metric_label,
+    pyplot,
+)
 
 
 def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[str, Path]:
@@ -16,7 +23,7 @@ def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "csv": out / f"{stem}.csv", "png": out / f"{stem}.png"}
-    write_text(paths["json"], json.dumps(walk.to_dict(), indent=1))
+    write_json(paths["json"], walk.to_dict())
     with atomic_path(paths["csv"]) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         n = len(walk.anchors)
@@ -29,24 +36,25 @@ def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[
 
 
 def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None) -> Path:
-    """Loss and accuracy along t for one or more walks, anchors' own values marked."""
+    """Loss and accuracy along t for one or more walks (one palette colour each), the anchors
+    (t = 0 and 1) marked; the default title names the path, its anchors and the task."""
     plt = pyplot()
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for walk in walks:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for i, walk in enumerate(walks):
         ts = [p.t for p in walk.points]
         label = " -> ".join(walk.anchors) + ("" if walk.path == "linear" else f" ({walk.path})")
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-            ax.plot(ts, walk.curve(metric), marker="o", markersize=3, label=label)
+            ax.plot(ts, walk.curve(metric), marker="o", color=colour(i), label=label)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for x in (0.0, 1.0):
-            ax.axvline(x, color="grey", linewidth=0.6, linestyle=":")
-        ax.set_xlabel("t (0 = first anchor, 1 = last)")
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+            ax.axvline(x, color=NEUTRAL, linewidth=0.6, linestyle=":")
+        label_axes(ax, T_AXIS, metric_label(metric))
+    axes[0].legend()
     first = walks[0]
-    fig.suptitle(title or f"{first.path} path on {first.task}")
+    if title is None and len(walks) == 1:
+        title = f"{first.path.capitalize()} path {' -> '.join(first.anchors)} on {first.task}"
+    fig.suptitle(title or f"{len(walks)} paths on {first.task}")
     return finish(fig, png)
 
 
@@ -92,10 +100,5 @@ def _summary_line(s: dict) -> str:
 def render_walk(walk: PathWalk, config) -> list[str]:
     """Write the walk's files into ``config.out``; the lines the terminal shows."""
     files = write_walk(walk, config.out)
-    evaluated = len(walk.points) + len(walk.endpoints)
-    return [
-        format_table(walk),
-        f"computed {walk.computed} point(s), reused {evaluated - walk.computed} from the "
-        "store or the walk itself",
-        "wrote " + ", ".join(str(f) for f in files.values()),
-    ]
+    # How many points were computed or reused is the command's last line (provenance).
+    return [format_table(walk), "wrote " + ", ".join(str(f) for f in files.values())]

@@ -17,9 +17,11 @@ from typing import Protocol
 
 import numpy as np
 
+from weightscape.data.task import Task
 from weightscape.evaluation.engine import Engine, EngineSpec
 from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.result import PointResult
+from weightscape.models.checkpoint import Checkpoint
 from weightscape.runtime.store import ResultStore
 
 Rows = Sequence[Sequence[float]] | np.ndarray
@@ -73,6 +75,11 @@ class InProcessExecutor:
         engine = self._engines[spec] = spec.build()
         return engine
 
+    def forward_passes(self, spec: EngineSpec) -> int:
+        """Batched forward passes the engine kept for ``spec`` has run (0 if none is kept)."""
+        engine = self._engines.get(spec)
+        return engine.evaluator.forward_passes if engine is not None else 0
+
     def run(
         self,
         spec: EngineSpec,
@@ -82,9 +89,39 @@ class InProcessExecutor:
         progress: bool = False,
         description: str = "points",
     ) -> list[Evaluated]:
+        if spec not in self._engines and store is not None:
+            # Keys need no model: when the store holds every point, no engine is built (no
+            # model, no tokenised batches), and a fully stored rerun costs only the look-ups.
+            stored = stored_points(spec, rows, store)
+            if stored is not None:
+                record_evaluation(store, spec.anchors, spec.task, _device_name(spec), stored)
+                return stored
         return evaluate_points(
             self.engine(spec), rows, store, progress=progress, description=description
         )
+
+
+def stored_points(spec: EngineSpec, rows: Rows, store: ResultStore) -> list[Evaluated] | None:
+    """Every row's stored result, found by keys made without building an engine; None as soon
+    as one is missing (then an engine must compute it)."""
+    maker = spec.key_maker()
+    found: dict[str, PointResult] = {}
+    out = []
+    for row in rows:
+        key = spec_key(maker.spec(row))
+        if key not in found:
+            result = store.get(key, spec.task)
+            if result is None:
+                return None
+            found[key] = result
+        out.append(Evaluated(found[key], True, key))
+    return out
+
+
+def _device_name(spec: EngineSpec) -> str:
+    from weightscape.evaluation.working_model import resolve_device
+
+    return str(resolve_device(spec.device))
 
 
 def evaluate_points(
@@ -140,7 +177,38 @@ def evaluate_points(
         if key not in done:
             done[key] = _await_or_compute(engine, rows[i], spec, key, store)
         out[i] = done[key]
-    return out  # type: ignore[return-value]  (every None was filled above)
+    results: list[Evaluated] = out  # type: ignore[assignment]  (every None was filled above)
+    device = str(engine.working.device)
+    record_evaluation(store, engine.anchors.checkpoints, engine.task, device, results)
+    return results
+
+
+def record_evaluation(
+    store: ResultStore | None,
+    anchors: Sequence[Checkpoint],
+    task: Task,
+    device: str,
+    evaluated: Sequence[Evaluated],
+) -> None:
+    """Say what one executor call evaluated: into the current run's record
+    (:func:`weightscape.provenance.note_evaluation`), and into the store, in one transaction, the
+    anchors' names, the task and, inside a run, which points the run used
+    (:meth:`ResultStore.describe`)."""
+    from weightscape import provenance
+
+    computed = sum(not e.cached for e in evaluated)
+    provenance.note_evaluation(
+        anchors, task, device, computed=computed, reused=len(evaluated) - computed
+    )
+    if store is None:
+        return
+    run = provenance.current()
+    store.describe(
+        anchors=[(a.content_hash(), a.name, str(a.path.resolve())) for a in anchors],
+        task=(task.fingerprint(), task.name, len(task)),
+        run=(run.id, run.command, run.command_line, run.started) if run is not None else None,
+        uses=[(e.key, not e.cached) for e in evaluated],
+    )
 
 
 def _compute(engine: Engine, row, spec, key: str, store: ResultStore | None) -> Evaluated:

@@ -22,7 +22,8 @@ from weightscape.evaluation.engine import EngineSpec
 from weightscape.evaluation.grouped import GroupedPoint
 from weightscape.evaluation.keys import spec_key
 from weightscape.evaluation.result import PointResult
-from weightscape.runtime.executor import Evaluated, Rows
+from weightscape.evaluation.working_model import resolve_device
+from weightscape.runtime.executor import Evaluated, Rows, record_evaluation
 from weightscape.runtime.store import ResultStore
 
 
@@ -122,6 +123,8 @@ class RayExecutor:
         for key in keys:
             out.append(Evaluated(found[key], key not in computed or key in seen, key))
             seen.add(key)
+        device = resolve_device(spec.device)
+        record_evaluation(store, spec.anchors, spec.task, device, out)
         return out
 
     def _compute(self, spec, todo, found, store, threads, bar) -> set[str]:

@@ -8,7 +8,12 @@ same result).
 
 The file is versioned (a ``meta`` table holds ``schema_version``): a store written before
 versions existed (only a ``points`` table) is upgraded in place; a store of a newer weightscape,
-or an SQLite file of another program, is refused with a message, never altered.
+or an SQLite file of another program, is refused with a message, never altered. A store opened
+``read_only`` (``weightscape show``) is never written, upgraded or created.
+
+Keys are content hashes, so the store also says what they mean (:meth:`ResultStore.describe`):
+each executor call records the names and paths of its anchors, its task, and, inside a command,
+the run and which points it used (``docs/store.md``).
 
 Claims let several workers share one store without repeating work: before computing a point a
 worker takes a short lease on its key (:meth:`ResultStore.claim`); others skip it and come back
@@ -23,7 +28,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,7 +38,8 @@ from weightscape.evaluation.result import PointResult
 if TYPE_CHECKING:
     from weightscape.data.task import Task
 
-SCHEMA_VERSION = 2  # 1: a points table only (before versions); 2: meta and claims tables
+SCHEMA_VERSION = 3  # 1: a points table only (before versions); 2: meta and claims tables;
+# 3: what the content hashes and runs mean (anchors, tasks, runs, uses tables; docs/store.md)
 POINT_COLUMNS = ("key", "spec", "metrics", "arrays", "seconds", "created")
 TABLES = (
     """CREATE TABLE IF NOT EXISTS points (
@@ -48,7 +54,23 @@ TABLES = (
     """CREATE TABLE IF NOT EXISTS claims (
         key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL
     )""",
+    # The latest name and path seen for an anchor's content hash (a spec holds hashes only).
+    """CREATE TABLE IF NOT EXISTS anchors (
+        hash TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS tasks (
+        fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, examples INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY, command TEXT NOT NULL, command_line TEXT NOT NULL,
+        started TEXT NOT NULL
+    )""",
+    # Which run used which point, and whether that run computed it (1) or reused it (0).
+    """CREATE TABLE IF NOT EXISTS uses (
+        run TEXT NOT NULL, key TEXT NOT NULL, computed INTEGER NOT NULL, PRIMARY KEY (run, key)
+    )""",
 )
+TABLE_NAMES = ("points", "meta", "claims", "anchors", "tasks", "runs", "uses")
 WAIT_SECONDS = 600.0  # how long a write waits for a busy store before giving up
 T = TypeVar("T")
 
@@ -64,15 +86,23 @@ class ResultStore:
     Args:
         path: The SQLite file (created with its folder if missing).
         wait: Seconds a read or write waits for a store that other processes hold busy.
+        read_only: Only read: a missing file is an error (not a new store), an older schema is
+            read as it is (not upgraded), and nothing is ever written.
     """
 
-    def __init__(self, path: str | Path, *, wait: float = WAIT_SECONDS) -> None:
+    def __init__(
+        self, path: str | Path, *, wait: float = WAIT_SECONDS, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.wait = wait
+        self.read_only = read_only
         if self.path.is_dir():
             raise WeightscapeError(
                 f"The results store '{self.path}' is a folder. Give a file path (--store)."
             )
+        if read_only:
+            self._connect_read_only()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -91,12 +121,34 @@ class ResultStore:
 
     # --- opening -----------------------------------------------------------------------------
 
+    def _connect_read_only(self) -> None:
+        if not self.path.is_file():
+            raise WeightscapeError(
+                f"The results store '{self.path}' does not exist. Give the path of a store a "
+                "command wrote (its --store, or OUT/results.sqlite)."
+            )
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, timeout=min(self.wait, 60.0))
+            self._retry(self._open)
+        except sqlite3.DatabaseError as err:
+            raise WeightscapeError(
+                f"Cannot read results store '{self.path}': {err}. It is not an SQLite file "
+                "(or is damaged): give another store path."
+            ) from None
+
     def _open(self) -> None:
-        tables = {
+        self.tables = {
             r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
+        tables = self.tables
         self._check_foreign(tables)
-        version = self._version(tables)
+        version = self.version = self._version(tables)
+        if self.read_only and not tables:
+            raise WeightscapeError(
+                f"'{self.path}' is an empty file, not a weightscape results store. Give the path "
+                "of a store a command wrote."
+            )
         if version > SCHEMA_VERSION:
             raise WeightscapeError(
                 f"The results store '{self.path}' was written by a newer weightscape (schema "
@@ -116,6 +168,8 @@ class ResultStore:
                 self._db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
                 )
+            self.version = SCHEMA_VERSION
+            self.tables = {*tables, *TABLE_NAMES}
 
     def _check_foreign(self, tables: set[str]) -> None:
         if not tables:
@@ -142,7 +196,10 @@ class ResultStore:
 
     @property
     def writable(self) -> bool:
-        """Whether this process may add points (the file and its folder are writable)."""
+        """Whether this process may add points (the file and its folder are writable, and the
+        store was not opened read-only)."""
+        if self.read_only:
+            return False
         folder_ok = os.access(self.path.parent, os.W_OK)
         return folder_ok and (not self.path.exists() or os.access(self.path, os.W_OK))
 
@@ -205,6 +262,60 @@ class ResultStore:
             with self._db:
                 self._db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?)", row)
                 self._db.execute("DELETE FROM claims WHERE key = ?", (key,))
+
+        self._retry(write)
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """Every row of one of the store's tables as a dict (``points`` without its per-example
+        ``arrays``); empty when the table is absent (an older store opened read-only)."""
+        if name not in TABLE_NAMES:
+            raise ValueError(f"Unknown store table '{name}'. Available: {', '.join(TABLE_NAMES)}.")
+        if name not in self.tables:
+            return []
+        columns = [c for c in self._columns(name) if c != "arrays"]
+        query = f"SELECT {', '.join(columns)} FROM {name}"  # names from the schema, not users
+        rows = self._retry(lambda: self._db.execute(query).fetchall())
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def _columns(self, name: str) -> list[str]:
+        return [r[1] for r in self._db.execute(f"PRAGMA table_info({name})")]
+
+    # --- what the keys mean -------------------------------------------------------------------
+
+    def describe(
+        self,
+        *,
+        anchors: Iterable[tuple[str, str, str]] = (),
+        task: tuple[str, str, int] | None = None,
+        run: tuple[str, str, str, str] | None = None,
+        uses: Iterable[tuple[str, bool]] = (),
+    ) -> None:
+        """Record what stored keys mean, in one transaction; nothing for a read-only store.
+
+        Args:
+            anchors: ``(content hash, name, path)`` of each anchor; the latest name wins.
+            task: ``(fingerprint, name, number of examples)``.
+            run: ``(id, command, command line, started)`` of the run using the points.
+            uses: ``(key, computed)`` of each point ``run`` used; a point the run computed once
+                stays computed when the run reuses it later.
+        """
+        if not self.writable:
+            return
+        anchor_rows = [(h, str(name), str(path)) for h, name, path in anchors]
+        use_rows = [(run[0], key, int(bool(done))) for key, done in uses] if run else []
+
+        def write() -> None:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO anchors VALUES (?, ?, ?)", anchor_rows)
+                if task is not None:
+                    self._db.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", task)
+                if run is not None:
+                    self._db.execute("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?)", run)
+                self._db.executemany(
+                    "INSERT INTO uses VALUES (?, ?, ?) ON CONFLICT (run, key) "
+                    "DO UPDATE SET computed = max(computed, excluded.computed)",
+                    use_rows,
+                )
 
         self._retry(write)
 

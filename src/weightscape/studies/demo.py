@@ -20,6 +20,7 @@ from weightscape.studies.common import StudyConfig
 RUNS = (("rt-h0-d0", 0, 0), ("rt-h0-d1", 0, 1), ("rt-h1-d0", 1, 0))
 PAIRS = {"data order": ("rt-h0-d0", "rt-h0-d1"), "head init": ("rt-h0-d0", "rt-h1-d0")}
 EVAL_BATCH_SIZE = 64
+WRITES_REPORT = True  # `weightscape demo` ends by writing its HTML report and printing its path
 
 
 class Config(StudyConfig):

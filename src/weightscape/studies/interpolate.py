@@ -41,6 +41,12 @@ class Config(AnchorFields, ProbeFields, EvalFields, SpaceFields):
         False,
         description="Gueta et al.'s grid: 10 log steps 0..-31 and 1..32 around the 11-point line",
     )
+    adaptive: bool = Field(
+        False,
+        description="adaptive barrier refinement: 6 points (t = 0, 0.2, ... 1), then points of "
+        "the dense grid (--points, default 26) only where a barrier or convexity gap could hide, "
+        "at most 40% of them; stored points are shared with a dense walk",
+    )
     out: Path = Field(Path("weightscape-out/interpolate"), description="output folder")
 
     @field_validator("anchors")
@@ -63,6 +69,13 @@ class Config(AnchorFields, ProbeFields, EvalFields, SpaceFields):
         ]
         if len(given) > 1:
             raise ValueError(f"give one of --points, --t, --extrapolate, not {' and '.join(given)}")
+        if self.adaptive and (self.t is not None or self.extrapolate):
+            raise ValueError(
+                "--adaptive refines a grid over [0, 1]: give --points (the dense grid, 26 by "
+                "default), not --t or --extrapolate"
+            )
+        if self.adaptive:
+            self.refine_settings()  # a dense grid the coarse one nests in, or a clear error
         from weightscape.geometry.paths import PATHS
 
         if self.path not in PATHS:
@@ -84,19 +97,45 @@ class Config(AnchorFields, ProbeFields, EvalFields, SpaceFields):
             return np.concatenate([backward[::-1][:-1], even_grid(11), forward[1:]])
         return even_grid(self.points or 11)
 
+    def refine_settings(self):
+        """The adaptive walk's settings: the dense grid of --points (26 by default)."""
+        from weightscape.errors import WeightscapeError
+        from weightscape.geometry.refine import RefineSettings
+
+        lattice = self.points or 26
+        try:
+            return RefineSettings(lattice=lattice)
+        except WeightscapeError:
+            raise ValueError(
+                f"--adaptive starts from 6 points (t = 0, 0.2, ... 1) and refines on the dense "
+                f"grid of --points, so --points - 1 must be a multiple of 5 (11, 21, 26, 51, "
+                f"...). Got {lattice}."
+            ) from None
+
     def estimated_points(self, models: int | None = None) -> int:
-        """Points the walk evaluates (endpoints included)."""
+        """Points the walk evaluates (endpoints included); at most, for an adaptive walk."""
+        if self.adaptive:
+            return self.refine_settings().budget
         return len(self.t_values())
 
 
 def run(config: Config):
-    """Walk the path; every point goes through the results store in ``config.out``.
+    """Walk the path (or refine it adaptively, with ``adaptive``); every point goes through the
+    results store in ``config.out``.
 
     Returns:
         The :class:`~weightscape.analyses.interpolation.PathWalk`.
     """
-    from weightscape.analyses.interpolation import walk_path
+    from weightscape.analyses.interpolation import walk_path, walk_path_adaptive
 
+    if config.adaptive:
+        return walk_path_adaptive(
+            engine_spec(config).build(),
+            config.refine_settings(),
+            path=config.path,
+            store=config.results_store(config.out),
+            progress=config.progress,
+        )
     return walk_path(
         engine_spec(config).build(),
         config.t_values(),

@@ -48,10 +48,11 @@ def run(config: Config):
     """
     from weightscape.analyses.run_distance import compare_zoo_runs
     from weightscape.models.zoo import Zoo
+    from weightscape.provenance import note_anchors
 
-    return compare_zoo_runs(
-        list(Zoo.from_manifest(config.zoo)),
-        *config.runs,
-        space=config.parameter_space(),
-        steps=config.steps,
+    models = list(Zoo.from_manifest(config.zoo))
+    result = compare_zoo_runs(
+        models, *config.runs, space=config.parameter_space(), steps=config.steps
     )
+    note_anchors(m for m in models if m.tags.get("run") in config.runs)
+    return result

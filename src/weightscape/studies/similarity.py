@@ -116,4 +116,8 @@ def run(config: Config):
         seed=config.seed,
     )
     similarity.save(config.out)
+    from weightscape.provenance import note_anchors
+
+    bases = base if isinstance(base, list) else [base]
+    note_anchors([*zoo, *bases])
     return similarity

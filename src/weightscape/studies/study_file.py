@@ -80,13 +80,16 @@ class Study:
 
 def step_names() -> list[str]:
     """The studies a step can name: every module of :mod:`weightscape.studies` with a
-    ``Config`` and a ``run`` (a new study module is a new step, with nothing to register)."""
+    ``Config`` and a ``run`` (a new study module is a new step, with nothing to register),
+    except those that say ``STUDY_STEP = False`` (``show`` reads a store; it is no step)."""
     import weightscape.studies as package
 
     step_of = {v: k for k, v in MODULE_OF.items()}
     names = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"weightscape.studies.{info.name}")
+        if not getattr(module, "STUDY_STEP", True):
+            continue
         if hasattr(module, "Config") and callable(getattr(module, "run", None)):
             names.append(step_of.get(info.name, info.name))
     return sorted(names)
@@ -218,7 +221,9 @@ def _build_steps(study: Study, top: StudyFile, root: Path) -> list[str]:
 
 
 def _input(value: Path | None, root: Path) -> Path | None:
-    return None if value is None or value.is_absolute() else root / value
+    if value is None:
+        return None
+    return value if value.is_absolute() else root / value
 
 
 def _inputs(given: dict[str, Any], root: Path, fields: dict[str, Any]) -> dict[str, Any]:
@@ -262,18 +267,72 @@ def _models(config: Any) -> int | None:
         return None
 
 
-def run_study(study: Study, render: Callable[[str, Any, Any], list[str]]) -> list[str]:
+def run_study(
+    study: Study, render: Callable[[str, Any, Any], list[str]], command_line: str | None = None
+) -> list[str]:
     """Run every step in order; ``render(step name, result, config)`` writes its outputs.
+
+    Each step runs recorded (:mod:`weightscape.provenance`) and leaves ``run.json`` with its
+    step number in its folder.
+
+    Args:
+        study: The validated study file.
+        render: Writes a step's files; returns its terminal lines.
+        command_line: What the user typed (default: ``weightscape run FILE``).
 
     Returns:
         The lines each step's rendering produced, under a heading per step.
     """
     from weightscape.outputs import writing
+    from weightscape.provenance import RunRecord, summary_lines
 
+    typed = command_line or f"weightscape run {study.path}"
     lines = []
+    done: list[dict[str, Any]] = []
     for i, step in enumerate(study.steps, 1):
         lines.append(f"== step {i}/{len(study.steps)}: {step.name}")
         what = f"weightscape run {study.path} (step {i}: {step.name})"
-        with writing(getattr(step.config, "out", None), what):  # marked until all is written
+        out = getattr(step.config, "out", None)
+        facts = {"name": study.name, "file": str(study.path), "step": i}
+        record = RunRecord(step.name, typed, step.config.model_dump(mode="json"), study=facts)
+        with writing(out, what, record):  # marked until all is written
             lines += render(step.name, step.module.run(step.config), step.config)
+        lines += summary_lines(record, out)
+        done.append(_finished_step(i, step.name, out, study.out))
+        _write_study_record(study, typed, done)
     return lines
+
+
+STUDY_FILE = "study.json"
+"""The study's own record in its ``out``: every finished step with its run record, in order
+(steps that share a folder, such as several finetune steps into one zoo, each keep theirs)."""
+
+
+def _finished_step(number: int, name: str, out: Path | None, top: Path) -> dict[str, Any]:
+    import json
+
+    from weightscape.provenance import RUN_FILE
+
+    record = None
+    if out is not None and (Path(out) / RUN_FILE).is_file():
+        record = json.loads((Path(out) / RUN_FILE).read_text())
+    folder = None
+    if out is not None:
+        folder = Path(out)
+        folder = folder.relative_to(top) if folder.is_relative_to(top) else folder.resolve()
+    return {"step": number, "name": name, "folder": str(folder), "run": record}
+
+
+def _write_study_record(study: Study, typed: str, steps: list[dict[str, Any]]) -> None:
+    from weightscape.outputs import write_json
+
+    write_json(
+        Path(study.out) / STUDY_FILE,
+        {
+            "schema": "weightscape.study/1",
+            "name": study.name,
+            "file": str(study.path),
+            "command_line": typed,
+            "steps": steps,
+        },
+    )

@@ -9,7 +9,6 @@ anchors (a, controls..., b), evaluated by the same engine through the same store
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +21,7 @@ from weightscape.evaluation.evaluator import EvalSettings, Evaluator
 from weightscape.geometry import get_path
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace
-from weightscape.outputs import write_text
+from weightscape.outputs import write_json
 from weightscape.training.mixing import (
     FrozenAnchors,
     Mixer,
@@ -142,12 +141,9 @@ def fit_curve(
         eval_every=config.eval_every or config.steps,
     )
     controls = save_controls(mixer, a, out)
-    write_text(
-        (out / "curve.json"),
-        json.dumps(
-            {"config": config.model_dump(), "anchors": [a.name, b.name], "history": history},
-            indent=1,
-        ),
+    write_json(
+        out / "curve.json",
+        {"config": config.model_dump(), "anchors": [a.name, b.name], "history": history},
     )
     return [a, *controls, b], history
 

@@ -23,7 +23,6 @@ end) into ``OUT/NAME/dynamics.npz``, for dataset cartography (:mod:`.dynamics`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from weightscape.models.space import is_head
 from weightscape.models.tuning import METHODS
 from weightscape.models.tuning_spec import write_tuning_spec
 from weightscape.models.zoo import append_to_manifest
-from weightscape.outputs import write_text
+from weightscape.outputs import write_json
 from weightscape.training.batches import training_batches
 from weightscape.training.dynamics import start_recording
 from weightscape.training.finetune_config import RESERVED_TAGS, FinetuneConfig
@@ -250,6 +249,4 @@ def _tags(config: FinetuneConfig, dataset: str, out_dir: Path) -> dict[str, Any]
 
 def _write_log(path: Path, config: FinetuneConfig, log: list[dict], seconds: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(
-        path, json.dumps({"config": config.model_dump(), "seconds": seconds, "log": log}, indent=1)
-    )
+    write_json(path, {"config": config.model_dump(), "seconds": seconds, "log": log})

@@ -8,7 +8,6 @@ like any other point (and compared with the best point on the line).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +18,7 @@ from weightscape.data import Task
 from weightscape.evaluation.grouped import GroupedPoint
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.space import ParameterSpace, group_of
-from weightscape.outputs import write_text
+from weightscape.outputs import write_json
 from weightscape.training.mixing import (
     FrozenAnchors,
     Mixer,
@@ -101,16 +100,13 @@ def learn_combination(
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        write_text(
-            (out / f"combination-{config.group_by}.json"),
-            json.dumps(
-                {
-                    "config": config.model_dump(),
-                    "anchors": [a.name, b.name],
-                    "alphas": {g: c[0] for g, c in point.coefficients},
-                    "history": history,
-                },
-                indent=1,
-            ),
+        write_json(
+            out / f"combination-{config.group_by}.json",
+            {
+                "config": config.model_dump(),
+                "anchors": [a.name, b.name],
+                "alphas": {g: c[0] for g, c in point.coefficients},
+                "history": history,
+            },
         )
     return point, history

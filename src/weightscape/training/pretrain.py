@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from weightscape.errors import WeightscapeError
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.zoo import append_to_manifest
-from weightscape.outputs import write_text
+from weightscape.outputs import write_json
 from weightscape.validation import check_folder_name
 
 __all__ = ["PretrainConfig", "default_tokenizer", "pretrain", "pretrained_checkpoints"]
@@ -158,9 +158,9 @@ def pretrain(
         if step in save_at:
             saved.append(_save(model, tokenizer, config, out_dir, step))
     seconds = time.perf_counter() - start
-    write_text(
-        (out_dir / config.name / LOG_FILE),
-        json.dumps({"config": config.model_dump(), "seconds": seconds, "log": log}, indent=1),
+    write_json(
+        out_dir / config.name / LOG_FILE,
+        {"config": config.model_dump(), "seconds": seconds, "log": log},
     )
     return saved
 
