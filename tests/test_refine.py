@@ -255,7 +255,10 @@ def test_interpolate_adaptive_from_the_command_line(tiny_models, tiny_csv, tmp_p
     assert ts[0] == 0.0 and ts[-1] == 1.0 and set(ts) <= set(DENSE.tolist())
     assert walk["summary"]["adaptive"]["dense_points"] == 26
     assert walk["computed"] == walk["summary"]["adaptive"]["points_spent"] == len(ts)
-    assert "loss barrier" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "loss barrier" in out
+    spent = walk["summary"]["adaptive"]["points_spent"]
+    assert f"adaptive refinement: {spent} of the dense grid's 26 points evaluated" in out
     assert main([*argv, "--adaptive", "--t", "0,0.5,1"]) == 2
     assert "--adaptive refines a grid over [0, 1]" in capsys.readouterr().err
     assert main([*argv, "--adaptive", "--points", "12"]) == 2

@@ -77,6 +77,13 @@ def format_table(walk: PathWalk) -> str:
         lines.append(f"{p.t:8.4g} {row}  {'yes' if p.cached else ''}")
     if "loss" in walk.summary:
         lines.append(_summary_line(walk.summary))
+    adaptive = walk.summary.get("adaptive")
+    if adaptive:
+        lines.append(
+            f"adaptive refinement: {adaptive['points_spent']} of the dense grid's "
+            f"{adaptive['dense_points']} points evaluated ({adaptive['saving']:.0%} saved; "
+            f"stopped: {adaptive['stopped']})"
+        )
     return "\n".join(lines)
 
 
