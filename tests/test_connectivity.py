@@ -268,3 +268,24 @@ def test_a_fully_stored_grid_builds_no_engine(spec, reference_grid, tmp_path, mo
     store._db.commit()
     with pytest.raises(AssertionError, match="an engine was built"):
         connectivity_grid(spec, points=POINTS, store=store)
+
+
+def test_a_fully_stored_walk_builds_no_engine(spec, tmp_path, monkeypatch):
+    """``walk_path`` given an engine spec builds the engine only for a missing point."""
+    pair = EngineSpec(spec.anchors[:2], spec.task, settings=spec.settings, device="cpu")
+    store = ResultStore(tmp_path / "store.sqlite")
+    first = walk_path(pair, even_grid(POINTS), store=store)
+    assert first.computed == POINTS  # t = 0 and 1 are the endpoints, computed once
+    built = walk_path(Engine(list(pair.anchors), pair.task, settings=pair.settings, device="cpu"),
+                      even_grid(POINTS))  # fmt: skip
+    np.testing.assert_array_equal(first.curve("loss"), built.curve("loss"))
+    assert first.endpoint_distance == built.endpoint_distance > 0
+
+    def no_build(self):
+        raise AssertionError("an engine was built although every point is stored")
+
+    monkeypatch.setattr(EngineSpec, "build", no_build)
+    again = walk_path(pair, even_grid(POINTS), store=store)
+    assert again.computed == 0
+    assert again.to_dict()["points"] == [{**p, "cached": True} for p in first.to_dict()["points"]]
+    assert again.summary == first.summary

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from weightscape.errors import WeightscapeError
-from weightscape.evaluation.engine import Engine
+from weightscape.evaluation.engine import Engine, EngineSpec
 from weightscape.geometry import get_path
 from weightscape.geometry.refine import (
     Refinement,
@@ -102,7 +102,7 @@ class PathWalk:
 
 
 def walk_path(
-    engine: Engine,
+    engine: Engine | EngineSpec,
     ts: Sequence[float] | np.ndarray,
     *,
     path: str = "linear",
@@ -113,15 +113,26 @@ def walk_path(
 
     The anchors themselves are evaluated too (one-hot rows); for a linear path they coincide with
     t = 0 and t = 1 and cost nothing extra, and across pairs each anchor is evaluated once.
+    Given an :class:`EngineSpec` instead of an engine, the engine (its model, its tokenised
+    batches) is built only when a point is missing from the store: a fully stored walk builds
+    none.
     """
     ts = np.asarray(ts, dtype=np.float64)
     n = len(engine.anchors)
     rows = get_path(path, n).coefficients(ts)
     ends = np.eye(n)[[0, n - 1]]
-    evaluated = evaluate_points(
-        engine, np.vstack([ends, rows]), store, progress=progress, description=f"{path} path"
-    )
-    names = unique_names([c.name for c in engine.anchors.checkpoints])
+    all_rows = np.vstack([ends, rows])
+    evaluated = None
+    if isinstance(engine, EngineSpec):
+        evaluated = stored_walk(engine, all_rows, store)
+        if evaluated is None:
+            engine = engine.build()
+    if evaluated is None:
+        evaluated = evaluate_points(
+            engine, all_rows, store, progress=progress, description=f"{path} path"
+        )
+    checkpoints = engine.anchors.checkpoints if isinstance(engine, Engine) else engine.anchors
+    names = unique_names([c.name for c in checkpoints])
     endpoints = {names[0]: evaluated[0].result.metrics, names[-1]: evaluated[1].result.metrics}
     points = [
         WalkPoint(float(t), [float(c) for c in row], e.result.metrics, e.cached, e.key)
@@ -138,6 +149,20 @@ def walk_path(
     )
     walk.summary = summarise(ts, walk)
     return walk
+
+
+def stored_walk(spec: EngineSpec, rows: np.ndarray, store: ResultStore | None):
+    """Every row's stored result when the store holds them all (recorded as reused), else None."""
+    from weightscape.evaluation.working_model import resolve_device
+    from weightscape.runtime.executor import record_evaluation, stored_points
+
+    if store is None:
+        return None
+    found = stored_points(spec, rows, store)
+    if found is not None:
+        device = str(resolve_device(spec.device))
+        record_evaluation(store, spec.anchors, spec.task, device, found)
+    return found
 
 
 def walk_path_adaptive(
@@ -202,17 +227,23 @@ def walk_path_adaptive(
     return walk
 
 
-def endpoint_distance(engine: Engine) -> float:
+def endpoint_distance(engine: Engine | EngineSpec) -> float:
     """Euclidean distance between the engine's first and last anchor over its parameter space
     (0 when they are one checkpoint); the length of a linear path between them. The tensors the
     engine does not mix (the heads, under a probe) are left out."""
     from weightscape.analyses.connectivity import anchor_distances
 
-    checkpoints = engine.anchors.checkpoints
+    if isinstance(engine, EngineSpec):
+        checkpoints = list(engine.anchors)
+        same = checkpoints[0].content_hash() == checkpoints[-1].content_hash()
+        without_heads = engine.probe is not None  # a probe replaces every head
+    else:
+        checkpoints = engine.anchors.checkpoints
+        same = engine.anchors.hashes[0] == engine.anchors.hashes[-1]
+        without_heads = engine.anchors.ignore is not None
     first, last = checkpoints[0], checkpoints[-1]
-    if engine.anchors.hashes[0] == engine.anchors.hashes[-1]:
+    if same:
         return 0.0
-    without_heads = engine.anchors.ignore is not None  # a probe replaces every head
     return float(anchor_distances([first, last], engine.space, without_heads=without_heads)[0, 1])
 
 

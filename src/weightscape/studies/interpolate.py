@@ -137,7 +137,7 @@ def run(config: Config):
             progress=config.progress,
         )
     return walk_path(
-        engine_spec(config).build(),
+        engine_spec(config),  # built only if a point is not in the store
         config.t_values(),
         path=config.path,
         store=config.results_store(config.out),
