@@ -30,7 +30,7 @@ from weightscape.geometry.refine import (
     refine_curve,
 )
 from weightscape.metrics import CURVE_SUMMARIES, POINT_METRICS, point_metric_names
-from weightscape.runtime.executor import evaluate_points
+from weightscape.runtime.executor import evaluate_points, from_store
 from weightscape.runtime.store import ResultStore
 
 METRICS = point_metric_names()  # the point metrics registered at import, in result order
@@ -124,7 +124,7 @@ def walk_path(
     all_rows = np.vstack([ends, rows])
     evaluated = None
     if isinstance(engine, EngineSpec):
-        evaluated = stored_walk(engine, all_rows, store)
+        evaluated = from_store(engine, all_rows, store)
         if evaluated is None:
             engine = engine.build()
     if evaluated is None:
@@ -149,20 +149,6 @@ def walk_path(
     )
     walk.summary = summarise(ts, walk)
     return walk
-
-
-def stored_walk(spec: EngineSpec, rows: np.ndarray, store: ResultStore | None):
-    """Every row's stored result when the store holds them all (recorded as reused), else None."""
-    from weightscape.evaluation.working_model import resolve_device
-    from weightscape.runtime.executor import record_evaluation, stored_points
-
-    if store is None:
-        return None
-    found = stored_points(spec, rows, store)
-    if found is not None:
-        device = str(resolve_device(spec.device))
-        record_evaluation(store, spec.anchors, spec.task, device, found)
-    return found
 
 
 def walk_path_adaptive(
@@ -277,13 +263,7 @@ def summarise(ts: np.ndarray, walk: PathWalk) -> dict[str, Any]:
     if len(grid) < 2 or grid[0] != 0 or grid[-1] != 1 or not _even(grid):
         return {"note": "barrier metrics need evenly spaced t over [0, 1] with both ends"}
     distance = walk.endpoint_distance
-    summary: dict[str, Any] = {
-        "grid_points": len(grid),
-        "endpoint_distance": distance,
-        "auc_unit": AUC_UNIT
-        if distance is not None
-        else "auc left out: the distance between the end points is unknown; auc_t is per unit t",
-    }
+    summary = _summary_head(len(grid), distance)
     summaries = {
         name: curve_summary
         for name, curve_summary in CURVE_SUMMARIES.items()
@@ -319,12 +299,8 @@ def summarise_adaptive(
     ts = np.array([p.t for p in walk.points])
     distance = walk.endpoint_distance
     spent = refinement.points_spent
-    summary: dict[str, Any] = {
-        "grid_points": len(ts),
-        "endpoint_distance": distance,
-        "auc_unit": AUC_UNIT
-        if distance is not None
-        else "auc left out: the distance between the end points is unknown; auc_t is per unit t",
+    summary = _summary_head(len(ts), distance)
+    summary |= {
         "adaptive": {
             "metric": metric,
             "points_spent": spent,
@@ -355,6 +331,17 @@ def summarise_adaptive(
             )
         summary[name] = metric_summary
     return summary
+
+
+def _summary_head(points: int, distance: float | None) -> dict[str, Any]:
+    """What every walk summary starts with: its points, the path's length and the AUC's unit."""
+    return {
+        "grid_points": points,
+        "endpoint_distance": distance,
+        "auc_unit": AUC_UNIT
+        if distance is not None
+        else "auc left out: the distance between the end points is unknown; auc_t is per unit t",
+    }
 
 
 def _even(grid: np.ndarray) -> bool:

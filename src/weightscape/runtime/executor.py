@@ -89,12 +89,11 @@ class InProcessExecutor:
         progress: bool = False,
         description: str = "points",
     ) -> list[Evaluated]:
-        if spec not in self._engines and store is not None:
+        if spec not in self._engines:
             # Keys need no model: when the store holds every point, no engine is built (no
             # model, no tokenised batches), and a fully stored rerun costs only the look-ups.
-            stored = stored_points(spec, rows, store)
+            stored = from_store(spec, rows, store)
             if stored is not None:
-                record_evaluation(store, spec.anchors, spec.task, _device_name(spec), stored)
                 return stored
         return evaluate_points(
             self.engine(spec), rows, store, progress=progress, description=description
@@ -118,10 +117,18 @@ def stored_points(spec: EngineSpec, rows: Rows, store: ResultStore) -> list[Eval
     return out
 
 
-def _device_name(spec: EngineSpec) -> str:
+def from_store(spec: EngineSpec, rows: Rows, store: ResultStore | None) -> list[Evaluated] | None:
+    """Every row's stored result, without building ``spec``'s engine, recorded as reused
+    (:func:`record_evaluation`); None when there is no store or a point is missing from it."""
     from weightscape.evaluation.working_model import resolve_device
 
-    return str(resolve_device(spec.device))
+    if store is None:
+        return None
+    found = stored_points(spec, rows, store)
+    if found is not None:
+        device = str(resolve_device(spec.device))
+        record_evaluation(store, spec.anchors, spec.task, device, found)
+    return found
 
 
 def evaluate_points(
