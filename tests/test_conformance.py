@@ -27,6 +27,7 @@ from weightscape.metrics import (
     get_point_metric,
     grid_matrices,
     point_metric_names,
+    text_metrics,
 )
 from weightscape.metrics.registry import CURVE_ARGUMENTS, CURVE_PROPERTIES
 
@@ -259,12 +260,23 @@ def test_point_metric_accumulated_over_batches_equals_one_shot(name):
 
 
 def test_classification_metrics_computes_every_registered_metric():
-    # Every registered metric on a 2-class task; on 3 classes every one defined for it.
-    assert list(classification_metrics(*_outcomes(k=2))) == METRIC_NAMES
+    # Every registered classification metric on a 2-class task; on 3 classes every one defined
+    # for it; language-model-only rows (perplexity) on neither.
+    classifying = [n for n in METRIC_NAMES if "classification" in POINT_METRICS[n].kinds]
+    assert list(classification_metrics(*_outcomes(k=2))) == classifying
     assert list(classification_metrics(*_outcomes(k=3))) == list(point_metric_names(3))
     assert point_metric_names(3) == tuple(
-        n for n, m in POINT_METRICS.items() if m.only_num_labels in (None, 3)
+        n for n in classifying if POINT_METRICS[n].only_num_labels in (None, 3)
     )
+
+
+def test_text_metrics_computes_every_registered_text_metric():
+    # Per-token arrays: every row declared for text tasks, in registry order, and no other.
+    labels, predictions, losses, _ = _outcomes(k=3)
+    text = [n for n in METRIC_NAMES if "text" in POINT_METRICS[n].kinds]
+    assert list(text_metrics(labels, predictions, losses, 50)) == text
+    assert text == list(point_metric_names(kind="text")) and "perplexity" in text
+    assert not POINT_METRICS["perplexity"].applies(2)
 
 
 @pytest.mark.parametrize("name", [n for n, m in POINT_METRICS.items() if m.only_num_labels])

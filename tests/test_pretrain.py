@@ -228,6 +228,7 @@ def test_study_config_builds_the_training_configs_without_drift(tokenizer_dir):
         "eval_size": (PretrainingStudy, "eval_size"),
         "probe_train": (PretrainingStudy, "probe_train"),
         "points": (PretrainingStudy, "points"),
+        "mlm_eval_size": (PretrainingStudy, "mlm_eval_size"),
     }
     for field, (model, name) in same.items():
         ours, theirs = Config.model_fields[field], model.model_fields[name]

@@ -8,6 +8,7 @@ a classification head whose shape depends on their dataset, as real zoos do.
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 
@@ -322,3 +323,101 @@ def test_per_model_bases_give_hand_computed_cosines_and_distances(tmp_path):
     assert similarity.base == f"per model: {a.path}, {b.path}"
     with pytest.raises(WeightscapeError, match=r"one per model \(4\)\. Got 2 instead"):
         task_vector_similarity(models, [a, b])
+
+
+@pytest.fixture
+def untagged_zoo(tmp_path, planted):
+    """Datasets a and c of the planted zoo (4 models each, far apart in direction), saved in a
+    manifest with no tags at all; the expected partition is the planted one."""
+    _, base, models, _ = planted
+    chosen = [*models[:4], *models[8:]]
+    bare = [Checkpoint.from_path(m.path, name=m.name) for m in chosen]
+    assert all(not m.tags for m in bare)
+    return write_zoo(tmp_path, base, bare)
+
+
+def test_untagged_zoo_is_clustered_by_k_and_scored_against_nothing(tmp_path, untagged_zoo, capsys):
+    zoo = untagged_zoo
+    out = tmp_path / "out"
+    assert main(["similarity", "--zoo", str(zoo), "--k", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "k=2 clusters (cosine): {m0, m1, m2, m3} {m8, m9, m10, m11}" in printed
+    assert "clustering accuracy" not in printed
+    result = Similarity.load(out)
+    assert result.clusterings == {}
+    assert result.clusters.k == 2
+    assert result.clusters.labels.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert set(result.embeddings) == {"tsne", "pca"}
+    assert np.isfinite(result.embeddings["tsne"]).all() and result.cosine.shape == (8, 8)
+    for name in ("cosine.png", "euclidean.png", "tsne.png", "pca.png", "models.csv"):
+        assert (out / name).is_file(), name
+    with (out / "models.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["cluster"] for r in rows] == ["0"] * 4 + ["1"] * 4
+    summary = (out / "summary.md").read_text()
+    assert "No tags to score the clusters against." in summary
+    assert "- cluster 1: m8, m9, m10, m11" in summary
+    assert "accuracy" not in summary
+    # The HTML report reads the clusters: a sentence and scatters coloured by cluster.
+    assert main(["report", str(out)]) == 0
+    html = (out / "report.html").read_text()
+    assert "fall into 2 clusters of 4, 4 models (no tags to score them against)" in html
+    assert "t-SNE of task vectors, coloured by cluster" in html
+
+
+@pytest.mark.parametrize(
+    ("k", "message"),
+    [
+        ("0", "--k: Input should be greater than or equal to 2. Got '0'."),
+        ("1", "--k: Input should be greater than or equal to 2. Got '1'."),
+        ("9", "--k: 9 clusters of 8 models; give --k from 2 to 8."),
+        (None, "--k: the 8 models have no tags"),
+    ],
+)
+def test_bad_or_missing_k_exits_2_naming_k(tmp_path, untagged_zoo, capsys, k, message):
+    zoo = untagged_zoo
+    out = tmp_path / "o"
+    argv = ["similarity", "--zoo", str(zoo), "--out", str(out)]
+    assert main(argv + (["--k", k] if k is not None else [])) == 2
+    error = capsys.readouterr().err
+    assert message in error
+    assert "Traceback" not in error
+    assert not out.exists()
+
+
+def test_explicit_by_on_an_untagged_zoo_still_names_the_missing_tags(
+    tmp_path, untagged_zoo, capsys
+):
+    zoo = untagged_zoo
+    argv = ["similarity", "--zoo", str(zoo), "--by", "dataset", "--k", "2"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    assert "the models have no tags" in capsys.readouterr().err
+
+
+def test_k_with_tags_scores_the_same_partition_it_keeps(planted):
+    _, base, models, _ = planted
+    result = analyse_similarity(models, base, by=("dataset", "family"), k=3)
+    assert result.clusterings["dataset"].k == result.clusterings["family"].k == 3
+    assert result.clusterings["dataset"].accuracy == 1.0  # k = 3 is the datasets' number
+    truth = [0] * 4 + [1] * 4 + [2] * 4
+    assert result.clusters.labels.tolist() == truth
+    assert result.clusters.labels.tolist() == result.clusterings["dataset"].labels.tolist()
+    with pytest.raises(
+        WeightscapeError, match=r"'k' parameter .* from 2 to the number of models, 12\."
+    ):
+        analyse_similarity(models, base, k=13)
+    with pytest.raises(WeightscapeError, match="pass k"):
+        analyse_similarity(models, base, by=())
+
+
+def test_reading_says_how_the_untagged_clusters_split():
+    from weightscape.report.html.reading import similarity
+
+    result = {
+        "names": ["a", "b", "c"],
+        "clusterings": {},
+        "clusters": {"k": 2, "labels": [0, 1, 0]},
+    }
+    assert similarity(result) == [
+        "The 3 task vectors fall into 2 clusters of 2, 1 models (no tags to score them against)."
+    ]

@@ -162,3 +162,27 @@ def test_relative_inputs_are_read_from_the_study_folder(tiny_csv, tmp_path):
     assert second.source_task == str(folder / "data.csv")
     assert second.target_task == "rotten_tomatoes"  # a built-in name stays a name
     assert first.out == Path("out") / "01-interpolate"  # outputs are relative to where you run
+
+
+def test_a_task_file_in_the_shared_evaluation_block_is_read_from_the_study_folder(
+    tiny_csv, tmp_path
+):
+    """The module docstring promises it: `evaluation: {task: data.csv}` names the file next to
+    the study, not one in the directory the command runs from."""
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    (folder / "data.csv").write_text(tiny_csv.read_text())
+    study = load_study(
+        _write(
+            folder / "s.yaml",
+            {
+                "name": "shared",
+                "out": "out",
+                "zoo": "zoo.yaml",
+                "evaluation": {"task": "data.csv", "split": "all"},
+                "steps": [{"interpolate": {"anchors": ["a", "b"]}}],
+            },
+        )
+    )
+    (step,) = study.steps
+    assert step.config.task == str(folder / "data.csv")

@@ -10,6 +10,7 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import load_file
 
+from conftest import saved_tensors
 from weightscape.errors import WeightscapeError
 from weightscape.models.architecture import build_model, check_compatible
 from weightscape.models.checkpoint import Checkpoint, TensorReader
@@ -74,8 +75,11 @@ def test_every_method_has_a_training_rule():
 @pytest.mark.parametrize("method", TUNED)
 def test_only_the_added_modules_and_the_head_train(method, runs, tiny_models, tiny_task):
     checkpoint = runs[method][0]
-    trained = load_file(str(checkpoint.path / "model.safetensors"))
+    trained = saved_tensors(checkpoint)
     base = load_file(str(tiny_models[0] / "model.safetensors"))
+    if method == "lora":  # a peft adapter folder: it holds no frozen tensor that could drift
+        adapter = load_file(str(checkpoint.path / "adapter_model.safetensors"))
+        assert all("lora_" in n or n.startswith("base_model.model.classifier.") for n in adapter)
     frozen = [n for n in trained if not is_tuning_module(n) and not is_head(n)]
     assert {_base_name(n) for n in frozen} == {n for n in base if not is_head(n)}
     for name in frozen:
@@ -101,20 +105,19 @@ def test_checkpoint_rebuilds_with_the_same_tensor_names(method, runs):
 
 
 def _independent_model(method: str, checkpoint: Checkpoint, tiny_models, tiny_task):
-    """The trained model rebuilt without build_model: peft's own PeftModel for LoRA; the
-    training-time construction (from_pretrained + adapters) loaded strictly for adapters."""
-    state = load_file(str(checkpoint.path / "model.safetensors"))
+    """The trained model rebuilt without build_model: peft's own PeftModel.from_pretrained over
+    the base for LoRA (a run saves a peft adapter folder); the training-time construction
+    (from_pretrained + adapters) loaded strictly for adapters."""
     if method == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import PeftModel
         from transformers import AutoModelForSequenceClassification
 
         plain = AutoModelForSequenceClassification.from_pretrained(
-            str(checkpoint.path), trust_remote_code=False
+            str(tiny_models[0]), trust_remote_code=False
         )
-        config = LoraConfig(r=4, lora_alpha=16.0, target_modules=["query", "value"])
-        model = get_peft_model(plain, config)
-        model.load_state_dict({f"base_model.model.{k}": v for k, v in state.items()}, strict=True)
+        model = PeftModel.from_pretrained(plain, str(checkpoint.path), trust_remote_code=False)
     else:
+        state = load_file(str(checkpoint.path / "model.safetensors"))
         model, _ = initial_model(_config(tiny_models, method), tiny_task)
         model.load_state_dict(state, strict=True)
     return model.eval()

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import torch
 from pydantic import TypeAdapter
-from safetensors.torch import load_file
 
+from conftest import saved_tensors
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.tuning import METHODS, SPECS, AnySpec
 from weightscape.models.tuning_spec import SIDECAR, read_tuning_spec, spec_from_json, spec_to_json
@@ -78,13 +78,14 @@ def test_only_the_parameters_the_method_says_train(method, trained, tiny_models,
     config = _config(tiny_models, method)
     start, _ = initial_model(config, tiny_task)  # the run's start, drawn from the same seeds
     start_params = {name: p.detach() for name, p in start.named_parameters()}
-    after = load_file(str(trained[method].path / "model.safetensors"))
+    after = saved_tensors(trained[method])
     assert set(start_params) <= set(after)
     trains = {name for name in start_params if config.tuning.trains(name)}
     moved = {name for name in start_params if not torch.equal(after[name], start_params[name])}
     assert trains and moved, "something trains, and it moved"
     assert moved <= trains, sorted(moved - trains)
-    assert (trained[method].path / SIDECAR).is_file() == config.tuning.adds_modules()
+    specs = [f for f in (SIDECAR, "adapter_config.json") if (trained[method].path / f).is_file()]
+    assert bool(specs) == config.tuning.adds_modules()  # how to rebuild the added modules
 
 
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing`:FutureWarning")  # peft's call
@@ -99,7 +100,7 @@ def test_checkpoint_reloads_through_the_engine(method, trained, tiny_models, tin
     walked = Engine([checkpoint], tiny_task, device="cpu").evaluate((1.0,))
     # The trained model: the training-time construction holding the saved tensors, every one.
     model, _ = initial_model(_config(tiny_models, method), tiny_task)
-    model.load_state_dict(load_file(str(checkpoint.path / "model.safetensors")), strict=True)
+    model.load_state_dict(saved_tensors(checkpoint), strict=True)
     alone = Evaluator(load_tokenizer(checkpoint.path), tiny_task).evaluate(model.eval())
     np.testing.assert_array_equal(walked.losses, alone.losses)
     np.testing.assert_array_equal(walked.predictions, alone.predictions)

@@ -208,14 +208,15 @@ def anchor_distances(
     Returns:
         An (N, N) symmetric float64 array with a zero diagonal.
     """
-    from weightscape.analyses.weight_stats import euclidean_distances, gram_matrix
+    from weightscape.analyses.weight_stats import cached_gram_matrix, euclidean_distances
     from weightscape.models.space import HEAD_PATTERNS
 
     models = list(checkpoints)
     space = space or ParameterSpace()
     if without_heads:
         space = space.model_copy(update={"exclude": (*space.exclude, *HEAD_PATTERNS)})
-    return euclidean_distances(gram_matrix(models, space, base=models[0]))
+    # Kept by the anchors' content hashes: a stored rerun does not read every anchor again.
+    return euclidean_distances(cached_gram_matrix(models, space, base=models[0]))
 
 
 def connectivity_grid(

@@ -6,14 +6,14 @@ any other point: a model evaluated on a diagnostic set once is never evaluated t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from weightscape.analyses.sharpness import epsilon_sharpness
 from weightscape.evaluation.engine import EngineSpec
-from weightscape.metrics import point_metric_names
+from weightscape.metrics import point_metric_names, task_metric_names
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
 
@@ -32,7 +32,7 @@ def evaluate_models(
     results = (executor or InProcessExecutor()).run(
         spec, np.eye(n), store, progress=progress, description=spec.task.name
     )
-    names = point_metric_names(spec.task.num_labels)  # binary_f1 only on 2-class tasks
+    names = task_metric_names(spec.task)  # binary_f1 only on 2-class tasks; LM metrics on text
     return {m: np.array([r.result.metrics[m] for r in results]) for m in names}
 
 
@@ -51,27 +51,14 @@ def models_sharpness(
 
     Juneja et al. use 8192 ascent steps on 32768 examples in train mode (the ``juneja`` entry of
     :data:`~weightscape.analyses.sharpness.SHARPNESS_PRESETS`); on a CPU far fewer ``steps``
-    are affordable, so report the setting with the numbers. The batches are the evaluator's
-    (``spec.settings.batch_size`` examples each); ``mode`` and ``accumulate`` are as
+    are affordable, so report the setting with the numbers. The batches and the loss are
+    :func:`sharpness_objective`'s; ``mode`` and ``accumulate`` are as
     :func:`~weightscape.analyses.sharpness.epsilon_sharpness`.
     """
-    import torch
     from tqdm.auto import tqdm
 
-    from weightscape.evaluation.evaluator import TaskLogits
-
     engine = spec.build()
-    labels = torch.as_tensor(engine.evaluator.labels)
-    # Equal-size batches: the ascent averages per-batch losses (evaluation's token-budget
-    # batches vary in size, which would weight examples unequally).
-    equal = engine.evaluator.equal_batches()
-    batches = [(inputs, labels[torch.as_tensor(idx)]) for idx, inputs in equal]
-    read = TaskLogits(engine.working.model.config, spec.task, spec.settings)  # by label name
-
-    def loss_fn(model, batch):
-        inputs, y = batch
-        return torch.nn.functional.cross_entropy(read(model(**inputs).logits), y)
-
+    batches, loss_fn = sharpness_objective(engine, spec)
     out = []
     for i in tqdm(range(len(spec.anchors)), desc="sharpness", disable=not progress):
         engine.working.write(engine.anchors, np.eye(len(spec.anchors))[i], engine.space)
@@ -89,6 +76,50 @@ def models_sharpness(
         )
         out.append(result["sharpness"])
     return np.array(out)
+
+
+def sharpness_objective(engine, spec: EngineSpec) -> tuple[list, Callable]:
+    """The batches and the differentiable batch loss the sharpness ascent uses on ``spec.task``.
+
+    - A classification task: batches of exactly ``spec.settings.batch_size`` examples (the
+      ascent averages per-batch losses; evaluation's token-budget batches vary in size, which
+      would weight examples unequally), and the cross-entropy of the task's classes (columns
+      matched by label name).
+    - A text task: the language-model evaluator's own batches and targets (the same masked or
+      shifted positions as the loss along paths), and the mean negative log likelihood of the
+      batch's target tokens, as transformers' ``labels=`` loss computes it; a batch's documents
+      are weighted by their target tokens.
+    """
+    import torch
+
+    from weightscape.evaluation.evaluator import TaskLogits
+    from weightscape.evaluation.lm_evaluator import IGNORE, LMEvaluator
+
+    evaluator = engine.evaluator
+    if isinstance(evaluator, LMEvaluator):
+        lm_batches = [
+            (inputs, target)
+            for (_, inputs), target in zip(evaluator.batches, evaluator.targets, strict=True)
+        ]
+
+        def lm_loss(model, batch):
+            inputs, target = batch
+            logits = model(**inputs).logits.float()
+            return torch.nn.functional.cross_entropy(
+                logits.flatten(0, 1), target.flatten(), ignore_index=IGNORE
+            )
+
+        return lm_batches, lm_loss
+    labels = torch.as_tensor(evaluator.labels)
+    equal = evaluator.equal_batches()
+    batches = [(inputs, labels[torch.as_tensor(idx)]) for idx, inputs in equal]
+    read = TaskLogits(engine.working.model.config, spec.task, spec.settings)  # by label name
+
+    def loss_fn(model, batch):
+        inputs, y = batch
+        return torch.nn.functional.cross_entropy(read(model(**inputs).logits), y)
+
+    return batches, loss_fn
 
 
 def spec_for(

@@ -22,7 +22,7 @@ from weightscape.analyses.weight_stats import gram_matrix
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.engine import EngineSpec
 from weightscape.geometry.planes import PlaneBasis, model_rows, plane_basis, plane_grid
-from weightscape.metrics import point_metric_names
+from weightscape.metrics import point_metric_names, task_metric_names
 from weightscape.outputs import save_npz, write_json
 from weightscape.runtime.executor import Executor, InProcessExecutor
 from weightscape.runtime.store import ResultStore
@@ -167,7 +167,7 @@ def evaluate_plane(
         spec, rows, store, progress=progress, description=f"plane {len(xs)}x{len(ys)}"
     )
     seconds = time.perf_counter() - start
-    names = point_metric_names(spec.task.num_labels)  # binary_f1 only on 2-class tasks
+    names = task_metric_names(spec.task)  # binary_f1 only on 2-class tasks; LM metrics on text
     values = {m: np.array([r.result.metrics[m] for r in results]) for m in names}
     stats = {
         "resolution": [len(xs), len(ys)],

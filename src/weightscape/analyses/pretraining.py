@@ -9,6 +9,11 @@ For each checkpoint of a masked-LM pretraining run (:mod:`weightscape.training.p
   evaluated on both tasks with the generalised loss (:class:`~weightscape.evaluation.probe.Probe`:
   heads ignored, a linear head fitted per point), since the heads' label sets differ. Qin et al.
   find pretraining pulls the two tasks' optimal regions together (lower, flatter curves).
+- **masked-LM loss between pretraining checkpoints**: the line between each pair of consecutive
+  checkpoints, scored by the masked-LM loss itself (a text task, fixed seeded mask:
+  :mod:`weightscape.evaluation.lm_evaluator`) on ``mlm_eval_size`` documents: texts of the source
+  the run did not train on when it has any left, else its training texts (the result says
+  which). A barrier here means pretraining itself crossed a ridge between the two checkpoints.
 
 Finetuned runs are reused when their folder holds the same finished run, and every point goes
 through the results store, so a rerun resumes.
@@ -16,13 +21,14 @@ through the results store, so a rerun resumes.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from weightscape.analyses.interpolation import PathWalk, walk_path
-from weightscape.data import Task, load_task, split, subset
+from weightscape.data import Task, load_task, make_text_task, split, subset
 from weightscape.data.raw_text import raw_texts
 from weightscape.evaluation.engine import Engine
 from weightscape.evaluation.evaluator import EvalSettings
@@ -52,6 +58,8 @@ class PretrainingStudy(BaseModel):
     probe_train: int = Field(256, ge=2)  # rows the generalised loss's linear head is fitted on
     points: int = Field(11, ge=2)  # t = k / (points - 1)
     seeds: tuple[int, int] = (0, 1)  # head and data seeds of the two task-A copies
+    # documents the masked-LM loss between consecutive checkpoints is evaluated on (0: off)
+    mlm_eval_size: int = Field(256, ge=0)
 
 
 def finetuned(config: FinetuneConfig, train: Task, out_dir: Path, **options: Any) -> Checkpoint:
@@ -70,6 +78,7 @@ def study_pretraining(
     device: str = "cpu",
     progress: bool = False,
     tasks: tuple[Task, Task] | None = None,
+    mlm_texts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Finetune and walk paths at each pretraining checkpoint; returns a JSON-able result.
 
@@ -80,9 +89,12 @@ def study_pretraining(
         store: Results store (points already there are not evaluated again).
         device: Where finetuning and evaluation run.
         tasks: Task A and task B themselves (default: ``load_task`` of the study's names).
+        mlm_texts: Documents for the masked-LM loss between consecutive checkpoints
+            (:func:`mlm_paths`); None or ``study.mlm_eval_size == 0``: not measured.
 
     Returns:
-        ``{"study": settings, "checkpoints": [{"step", "same_task", "cross_task"}, ...]}``.
+        ``{"study": settings, "checkpoints": [{"step", "same_task", "cross_task"}, ...]}``, and
+        ``"mlm_paths"`` (:func:`mlm_paths`) when measured.
     """
     loaded = tasks or (load_task(study.task_a), load_task(study.task_b))
     parts = {
@@ -117,7 +129,52 @@ def study_pretraining(
                 "cross_task": {key: _summary(walk) for key, walk in cross.items()},
             }
         )
-    return {"study": study.model_dump(), "checkpoints": rows}
+    result: dict[str, Any] = {"study": study.model_dump(), "checkpoints": rows}
+    if mlm_texts and study.mlm_eval_size:
+        result["mlm_paths"] = mlm_paths(
+            checkpoints, mlm_texts, study, store=store, device=device, progress=progress
+        )
+    return result
+
+
+def mlm_paths(
+    checkpoints: list[Checkpoint],
+    texts: list[str],
+    study: PretrainingStudy,
+    *,
+    store: ResultStore | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+) -> list[dict[str, Any]]:
+    """The masked-LM loss along the line between each pair of consecutive checkpoints.
+
+    Every line is scored on the same ``study.mlm_eval_size`` documents of ``texts`` (a seeded
+    subset) with the same fixed mask (seed 0), so the curves of different pairs compare.
+
+    Returns:
+        One row per pair: ``from_step``, ``to_step``, ``t``, ``loss``, ``perplexity``,
+        ``accuracy`` curves, ``loss_barrier``, ``loss_convexity_gap`` and ``computed``.
+    """
+    documents = make_text_task("pretraining_text", texts)
+    task = subset(documents, min(study.mlm_eval_size, len(documents)), seed=0)
+    settings = EvalSettings(batch_size=64, max_length=study.max_length)
+    ts = even_grid(study.points)
+    rows = []
+    for a, b in pairwise(checkpoints):
+        walk = _walk([a, b], task, None, settings, ts, store, device, progress)
+        rows.append(
+            {
+                "from_step": int(a.tags.get("step", len(rows))),
+                "to_step": int(b.tags.get("step", len(rows) + 1)),
+                "documents": len(task),
+                "t": [p.t for p in walk.points],
+                **{m: walk.curve(m).tolist() for m in ("loss", "perplexity", "accuracy")},
+                "loss_barrier": walk.summary["loss"]["barrier_height"],
+                "loss_convexity_gap": walk.summary["loss"]["convexity_gap"],
+                "computed": walk.computed,
+            }
+        )
+    return rows
 
 
 def _parts(task: Task, study: PretrainingStudy) -> dict[str, Task]:
@@ -196,17 +253,37 @@ def pretrain_and_study(
         texts: Pretraining texts; default ``raw_texts(text_source, num_texts, seed=config.seed)``.
     """
     out_dir = Path(out_dir)
+    mlm_source = "training"
     if texts is None:
         texts = raw_texts(text_source, num_texts, seed=config.seed)
+        held_out = _held_out(texts, text_source) if study.mlm_eval_size else []
+        mlm_texts, mlm_source = (held_out, "held-out") if held_out else (texts, "training")
+    else:
+        mlm_texts = texts
     checkpoints = pretrained_checkpoints(
         config, texts, out_dir / "pretrain", device=device, progress=progress
     )
     store = ResultStore(out_dir / "results.sqlite")
     try:
         result = study_pretraining(
-            checkpoints, study, out_dir, store=store, device=device, progress=progress, tasks=tasks
+            checkpoints,
+            study,
+            out_dir,
+            store=store,
+            device=device,
+            progress=progress,
+            tasks=tasks,
+            mlm_texts=mlm_texts,
         )
     finally:
         store.close()
     result["pretraining"] = {**config.model_dump(), "texts": len(texts), "source": text_source}
+    if "mlm_paths" in result:
+        result["mlm_texts"] = mlm_source  # held-out texts of the source, or the training texts
     return result
+
+
+def _held_out(texts: list[str], source: str) -> list[str]:
+    """The source's texts that pretraining did not draw (none when it used them all)."""
+    used = set(texts)
+    return [t for t in raw_texts(source) if t not in used]

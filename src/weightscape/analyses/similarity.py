@@ -3,7 +3,8 @@
 Gueta et al. (2023, sections 2.3 and 4) subtract the pretrained weights from each finetuned
 model ("task vectors"), compare them by cosine similarity, cluster them by spectral clustering
 with as many clusters as datasets (or dataset families, or training-set sizes) and score the
-clusters by clustering accuracy and per-group F1; t-SNE shows the regions. Models finetuned on
+clusters by clustering accuracy and per-group F1; t-SNE shows the regions. A zoo without tags
+is clustered into a given number of clusters, unscored (:func:`cluster_models`). Models finetuned on
 the same data cluster together, models of the same task more loosely, and data size does not
 decide the clusters (App. C, Fig. 8).
 
@@ -43,10 +44,12 @@ from weightscape.outputs import write_json
 
 __all__ = [
     "DISTANCES",
+    "Clusters",
     "Similarity",
     "TagClustering",
     "analyse_similarity",
     "cluster_by_tag",
+    "cluster_models",
     "direction_distances",
     "pca_embedding",
     "tag_values",
@@ -90,6 +93,41 @@ class TagClustering:
 
 
 @dataclass
+class Clusters:
+    """Spectral clusters of the task vectors into a chosen number of clusters, scored against
+    nothing (a zoo without tags, or the plain partition beside the tag scores).
+
+    Attributes:
+        k: Number of clusters.
+        labels: Each model's cluster (canonical: cluster 0 holds the first model).
+        distance: ``cosine`` or ``euclidean``: what the clusters were computed from.
+    """
+
+    k: int
+    labels: np.ndarray
+    distance: str = "cosine"
+
+    def members(self, names: Sequence[str]) -> list[list[str]]:
+        """The models' names in each cluster, cluster 0 first.
+
+        >>> Clusters(2, np.array([0, 1, 0])).members(["a", "b", "c"])
+        [['a', 'c'], ['b']]
+        """
+        return [
+            [n for n, c in zip(names, self.labels, strict=True) if c == i] for i in range(self.k)
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able form."""
+        return {"k": self.k, "distance": self.distance, "labels": [int(v) for v in self.labels]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Clusters:
+        """Inverse of :meth:`to_dict`."""
+        return cls(data["k"], np.asarray(data["labels"], dtype=np.int64), data["distance"])
+
+
+@dataclass
 class Similarity:
     """The Gram matrix of a zoo's task vectors and what is read off it.
 
@@ -102,6 +140,8 @@ class Similarity:
             and their paths).
         space: The parameter space the vectors span (:meth:`ParameterSpace.spec`).
         clusterings: Tag -> the clusters scored against it.
+        clusters: The partition into a given number of clusters (``k``), scored against no tag;
+            None when no ``k`` was given.
         embeddings: ``tsne`` / ``pca`` -> (N, 2) coordinates of the models.
     """
 
@@ -112,6 +152,7 @@ class Similarity:
     space: dict[str, Any] = field(default_factory=dict)
     clusterings: dict[str, TagClustering] = field(default_factory=dict)
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    clusters: Clusters | None = None
 
     @property
     def cosine(self) -> np.ndarray:
@@ -157,6 +198,7 @@ class Similarity:
             "base": self.base,
             "space": self.space,
             "clusterings": {t: c.to_dict() for t, c in self.clusterings.items()},
+            "clusters": self.clusters.to_dict() if self.clusters is not None else None,
         }
         write_json(folder / "similarity.json", meta, default=str)
         return folder
@@ -175,6 +217,7 @@ class Similarity:
             embeddings = {k[10:]: data[k] for k in data.files if k.startswith("embedding_")}
             gram = data["gram"]
         clusterings = {t: TagClustering.from_dict(c) for t, c in meta["clusterings"].items()}
+        clusters = meta.get("clusters")  # absent from files written before untagged zoos
         return cls(
             names=meta["names"],
             tags=meta["tags"],
@@ -183,6 +226,7 @@ class Similarity:
             space=meta["space"],
             clusterings=clusterings,
             embeddings=embeddings,
+            clusters=Clusters.from_dict(clusters) if clusters else None,
         )
 
 
@@ -282,6 +326,44 @@ def cluster_by_tag(
     )
 
 
+def cluster_models(
+    similarity: Similarity,
+    k: int,
+    distance: str = "cosine",
+    delta: float | None = None,
+    seed: int = 0,
+) -> Clusters:
+    """Spectral clusters of the task vectors into ``k`` clusters, scored against no tag.
+
+    The same partition :func:`cluster_by_tag` scores for that ``k`` (same distances, same seed).
+
+    Args:
+        similarity: The zoo's task-vector similarity.
+        k: Number of clusters, from 2 to the number of models.
+        distance: ``cosine`` (:func:`direction_distances`, as Gueta et al.) or ``euclidean``.
+        delta: Affinity length scale; see :func:`~weightscape.metrics.clustering.
+            affinity_from_distances`.
+        seed: Random state of the eigensolver.
+    """
+    check_k(k, len(similarity.names))
+    labels = spectral_clusters(similarity.distances(distance), k=k, delta=delta, seed=seed)
+    return Clusters(k=int(k), labels=labels, distance=distance)
+
+
+def check_k(k: object, models: int) -> int:
+    """``k`` if it is a number of clusters for ``models`` models (2 to ``models``), else an error.
+
+    >>> check_k(2, 4)
+    2
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 2 <= k <= models:
+        raise WeightscapeError(
+            f"The 'k' parameter (number of clusters) must be an int from 2 to the number of "
+            f"models, {models}. Got {k!r} instead."
+        )
+    return int(k)
+
+
 def tag_values(names: Sequence[str], tags: Sequence[dict[str, Any]], tag: str) -> list[str]:
     """Each model's value of ``tag`` as text; errors name an unknown tag or the models without it.
 
@@ -372,19 +454,30 @@ def analyse_similarity(
         models: The zoo's finetuned checkpoints, with tags.
         base: The pretrained checkpoint they started from, or each model's own.
         space: Tensors that take part; default ``no-head``.
-        by: Tags to score the clusters against (one clustering per tag).
+        by: Tags to score the clusters against (one clustering per tag); empty for a zoo without
+            tags, which then needs ``k``.
         k: Number of clusters for every tag; by default each tag's number of distinct values.
+            Given, the plain partition into ``k`` clusters is kept too (``Similarity.clusters``).
         distance: What to cluster and embed by: ``cosine`` (Gueta et al.) or ``euclidean``.
         seed: Random state of clustering and t-SNE.
     """
     models = list(models)
     if distance not in DISTANCES:
         raise unknown_name_error("distance", distance, DISTANCES)
+    if k is not None and len(models) >= 2:  # fewer: task_vector_similarity says so
+        check_k(k, len(models))
+    elif k is None and not by:
+        raise WeightscapeError(
+            "Without tags to score against, the number of clusters must be given: pass k (an "
+            f"int from 2 to the number of models, {len(models)})."
+        )
     for tag in by:
         tag_values([m.name for m in models], [m.tags for m in models], tag)
     similarity = task_vector_similarity(models, base, space)
     for tag in by:
         similarity.clusterings[tag] = cluster_by_tag(similarity, tag, k, distance, seed=seed)
+    if k is not None:
+        similarity.clusters = cluster_models(similarity, k, distance, seed=seed)
     similarity.embeddings["tsne"] = tsne_embedding(similarity.distances(distance), seed=seed)
     similarity.embeddings["pca"] = pca_embedding(similarity.gram)
     return similarity

@@ -14,6 +14,7 @@ accumulated in float64, so bf16 and fp32 checkpoints give the same Gram matrix u
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,11 +22,13 @@ from numpy.typing import ArrayLike
 
 from weightscape.errors import WeightscapeError
 from weightscape.metrics.clustering import check_symmetric
+from weightscape.models.aliases import NameView, aligned_readers
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.space import ParameterSpace
 
 __all__ = [
     "base_view",
+    "cached_gram_matrix",
     "centroid_distances",
     "centroid_distances_from_gram",
     "centroid_margin",
@@ -86,8 +89,10 @@ def gram_matrix(
             "The 'chunk_rows' parameter of gram_matrix must be None or an int >= 1. "
             f"Got {chunk_rows!r} instead."
         )
-    readers = [TensorReader(c) for c in models]
-    offsets = _base_rows(base, len(models), skip_missing_in_base)
+    readers = aligned_readers(models)  # a bare base among them is seen as its classifier
+    # ... and so is the base subtracted, when it is that bare base (its head the classifier's).
+    donor = next((r.donor for r in readers if isinstance(r, NameView)), None)
+    offsets = _base_rows(base, len(models), skip_missing_in_base, donor)
     names = _shared_names(readers, [view for view, _ in offsets], space or ParameterSpace())
     gram = torch.zeros(len(readers), len(readers), dtype=torch.float64)
     for name in names:
@@ -96,14 +101,79 @@ def gram_matrix(
     return gram.numpy()
 
 
+GRAM_CACHE_KIND = "gram/1"
+# The code a Gram matrix comes out of: reading tensors (models/) and the products (this module).
+_GRAM_CODE = ("weightscape.analyses.weight_stats", "weightscape.models")
+
+
+def cached_gram_matrix(
+    checkpoints: Iterable[Checkpoint],
+    space: ParameterSpace | None = None,
+    base: Checkpoint | Sequence[Checkpoint] | None = None,
+    chunk_rows: int | None = None,
+    skip_missing_in_base: bool = False,
+) -> np.ndarray:
+    """:func:`gram_matrix`, kept across commands in the derived-value cache
+    (:mod:`weightscape.models.derived_cache`).
+
+    A fully stored rerun would otherwise read every anchor's weights again for its distance
+    matrices. The key is everything the matrix depends on: the checkpoints' and bases' content
+    hashes (their bytes and configs, in order, never their paths), the parameter space, the
+    arguments, the chunk size, torch's version and the source of the code that computes it, so a
+    changed input is computed afresh; a damaged entry is computed afresh too.
+    """
+    import io
+
+    from weightscape.models import derived_cache
+
+    models = list(checkpoints)
+    if not models:
+        return gram_matrix(models)  # its error
+    if base is None or isinstance(base, Checkpoint):
+        bases: Any = None if base is None else {"one": base.content_hash()}
+    else:
+        bases = {"each": [b.content_hash() for b in base]}
+    key = derived_cache.cache_key(
+        GRAM_CACHE_KIND,
+        [c.content_hash() for c in models],
+        (space or ParameterSpace()).model_dump(mode="json"),
+        bases,
+        skip_missing_in_base,
+        chunk_rows,
+        CHUNK_BYTES,
+        torch.__version__,
+        derived_cache.code_version(_GRAM_CODE),
+    )
+    stored = derived_cache.get(GRAM_CACHE_KIND, key)
+    if stored is not None:
+        try:
+            gram = np.load(io.BytesIO(stored), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            gram = None
+        if gram is not None and gram.dtype == np.float64 and gram.shape == (len(models),) * 2:
+            return gram
+    gram = gram_matrix(models, space, base, chunk_rows, skip_missing_in_base)
+    buffer = io.BytesIO()
+    np.save(buffer, gram, allow_pickle=False)
+    derived_cache.put(GRAM_CACHE_KIND, key, buffer.getvalue())
+    return gram
+
+
 def _base_rows(
-    base: Checkpoint | Sequence[Checkpoint] | None, n: int, skip_missing: bool
+    base: Checkpoint | Sequence[Checkpoint] | None,
+    n: int,
+    skip_missing: bool,
+    donor: TensorReader | None = None,
 ) -> list[tuple[_BaseView, list[int]]]:
-    """Each distinct base (read once) with the rows (models) it is subtracted from."""
+    """Each distinct base (read once) with the rows (models) it is subtracted from. A single
+    base lacking the head takes ``donor``'s (a bare base among the models, seen as its
+    classifier) unless ``skip_missing`` leaves the head out."""
     if base is None:
         return []
     if isinstance(base, Checkpoint):
-        return [(_BaseView(TensorReader(base), skip_missing), list(range(n)))]
+        donor = None if skip_missing else donor
+        view = _BaseView(TensorReader(base), donor, skip_missing=skip_missing)
+        return [(view, list(range(n)))]
     bases = list(base)
     if len(bases) != n:
         raise WeightscapeError(
@@ -114,45 +184,21 @@ def _base_rows(
     for i, checkpoint in enumerate(bases):
         key = str(checkpoint.path.resolve())
         if key not in rows:
-            rows[key] = (_BaseView(TensorReader(checkpoint), skip_missing), [])
+            rows[key] = (_BaseView(TensorReader(checkpoint), skip_missing=skip_missing), [])
         rows[key][1].append(i)
     return list(rows.values())
 
 
-class _BaseView:
-    """A base checkpoint seen under the finetuned models' tensor names.
-
-    A pretrained encoder saved as a bare base model names its tensors without the task model's
-    prefix (``embeddings.x`` for ``bert.embeddings.x``), and it has no classification head.
-    With ``skip_missing`` the tensors it lacks (the new head) are left out of task vectors.
-    """
-
-    def __init__(self, reader: TensorReader, skip_missing: bool) -> None:
-        self.reader, self.skip_missing = reader, skip_missing
-        self.checkpoint = reader.checkpoint
-
-    def resolve(self, name: str) -> str | None:
-        if name in self.reader:
-            return name
-        stripped = name.split(".", 1)[1] if "." in name else name
-        return stripped if stripped in self.reader else None
-
-    def __contains__(self, name: str) -> bool:
-        return self.resolve(name) is not None
-
-    def shape(self, name: str) -> tuple[int, ...]:
-        return self.reader.shape(self.resolve(name))
-
-    def get(self, name: str) -> torch.Tensor:
-        return self.reader.get(self.resolve(name))
-
-    def read_rows(self, name: str, start: int, stop: int) -> torch.Tensor:
-        return self.reader.read_rows(self.resolve(name), start, stop)
+# A base checkpoint seen under the finetuned models' tensor names: a pretrained encoder saved as a
+# bare base model names its tensors without the task model's prefix (``embeddings.x`` for
+# ``bert.embeddings.x``) and has no classification head; with ``skip_missing`` the tensors it
+# lacks (the new head) are left out of task vectors (:class:`~weightscape.models.aliases.NameView`).
+_BaseView = NameView
 
 
 def base_view(base: Checkpoint, skip_missing: bool = True) -> _BaseView:
     """``base`` seen under a task model's tensor names (``bert.x`` finds the base's ``x``)."""
-    return _BaseView(TensorReader(base), skip_missing)
+    return _BaseView(TensorReader(base), skip_missing=skip_missing)
 
 
 def _shared_names(

@@ -66,8 +66,13 @@ def add_flags(parser: argparse.ArgumentParser, config: type[BaseModel]) -> None:
         text = f"{info.description or ''} (default: {_default_text(info)})"
         text = text.replace("%", "%%")  # argparse formats help with %
         if extra.get("positional"):
-            nargs = "+" if is_sequence(info.annotation) else None
-            parser.add_argument(name, nargs=nargs, help=text, metavar=name.upper())
+            if info.is_required():
+                nargs = "+" if is_sequence(info.annotation) else None
+                parser.add_argument(name, nargs=nargs, help=text, metavar=name.upper())
+            else:  # may be left out: the field's default applies (export's ANCHORS)
+                nargs = "*" if is_sequence(info.annotation) else "?"
+                kwargs = {"nargs": nargs, "default": argparse.SUPPRESS}
+                parser.add_argument(name, help=text, metavar=name.upper(), **kwargs)
             continue
         flag = "--" + name.replace("_", "-")
         annotation = _unwrap(info.annotation)[0]

@@ -31,8 +31,10 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
         "--rehash",
         action="store_true",
         help="hash every checkpoint file again instead of trusting the digest cache (kept by "
-        "path, size, times and inode in $WEIGHTSCAPE_CACHE)",
+        "path, size, times and inode in $WEIGHTSCAPE_CACHE), and recompute the weight-space "
+        "matrices kept there by content hash",
     )
+    add_log_flags(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -43,7 +45,62 @@ def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
     for adder in CUSTOM.values():
         module, function = adder.split(":")
         getattr(importlib.import_module(f"weightscape.cli.{module}"), function)(sub)
+    for subparser in sub.choices.values():
+        add_log_flags(subparser, top=False)
     return parser
+
+
+def add_log_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--verbose`` / ``--quiet``: how much the ``weightscape`` logger says on stderr.
+
+    Accepted before the command (``top``) and after it; a subcommand's copy has no default, so
+    it does not undo the same flag given before the command.
+    """
+    default: object = False if top else argparse.SUPPRESS
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="also print debug lines (and transformers' and datasets' own messages) on stderr",
+    )
+    group.add_argument(
+        "--quiet",
+        action="store_true",
+        default=default,
+        help="print only warnings and errors on stderr, and no progress bars (results still "
+        "print on stdout)",
+    )
+
+
+def log_verbosity(args: argparse.Namespace) -> str:
+    """``quiet``, ``normal`` or ``verbose`` from the parsed flags (both given: the error edge)."""
+    from weightscape.errors import WeightscapeError
+
+    if args.verbose and args.quiet:
+        raise WeightscapeError("--verbose and --quiet contradict each other: give one.")
+    return "verbose" if args.verbose else "quiet" if args.quiet else "normal"
+
+
+# The command line's own process keeps Hugging Face libraries offline and quiet (library use sets
+# none of these: weightscape.logs). Environment variables, because each library reads them once,
+# at import: no import here, so `weightscape show` stays fast. A user's own values win.
+CLI_ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+CLI_QUIET_ENVIRONMENT = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "DATASETS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+}
+
+
+def _quiet_process(verbose: bool) -> None:
+    """Offline, and (unless ``--verbose``) no load reports or progress bars from transformers,
+    datasets and the Hub; weightscape's own bars follow ``--no-progress``."""
+    quiet = {} if verbose else CLI_QUIET_ENVIRONMENT
+    for name, value in {**CLI_ENVIRONMENT, **quiet}.items():
+        os.environ.setdefault(name, value)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,15 +111,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.rehash:  # this process only: models.hash_cache reads it
         os.environ["WEIGHTSCAPE_REHASH"] = "1"
     from weightscape.errors import WeightscapeError
+    from weightscape.logs import cli_logging
 
     try:
-        command = by_name().get(args.command)
-        if command is None:  # a custom command (run)
-            args.command_line = shlex.join(["weightscape", *argv])
-            args.run(args)
-        else:
-            for line in run_command(command, args, argv):
-                print(line)
+        verbosity = log_verbosity(args)
+        _quiet_process(verbose=verbosity == "verbose")
+        with cli_logging(verbosity):
+            command = by_name().get(args.command)
+            if command is None:  # a custom command (run)
+                args.command_line = shlex.join(["weightscape", *argv])
+                args.run(args)
+            else:
+                for line in run_command(command, args, argv):
+                    print(line)
     except WeightscapeError as err:
         print(f"weightscape {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -85,8 +146,11 @@ def run_command(command, args: argparse.Namespace, argv: Sequence[str] = ()) -> 
     from weightscape.provenance import RunRecord, summary_lines
 
     module = command.module()
+    raw = raw_values(args, module.Config)
+    if getattr(args, "quiet", False) and "progress" in module.Config.model_fields:
+        raw["progress"] = False  # --quiet means no bars too
     try:
-        config = module.Config.model_validate(raw_values(args, module.Config))
+        config = module.Config.model_validate(raw)
     except ValidationError as err:
         lines = problems(err, flag_names(module.Config))
         raise WeightscapeError("\n  ".join(["invalid options:", *lines])) from None

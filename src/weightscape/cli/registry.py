@@ -146,6 +146,13 @@ COMMANDS: tuple[Command, ...] = (
         "weightscape.report.fuse_report:render_fuse",
     ),
     Command(
+        "export",
+        "write a point (a t on a path, given coefficients, a centroid, or the best point of a "
+        "finished interpolate/curve/combine run) as a model folder that from_pretrained loads",
+        "weightscape.studies.export",
+        "weightscape.report.export_report:render_export",
+    ),
+    Command(
         "show",
         "list what a results store holds, by anchors, task and kind, or export every point as "
         "one table (parquet, CSV)",

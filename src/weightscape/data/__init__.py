@@ -1,4 +1,5 @@
-"""Tasks: labelled text datasets, seeded splits and subsets, local tables and built-in real data.
+"""Tasks: labelled text datasets, seeded splits and subsets, local tables and built-in real data;
+text tasks (documents scored by language-model loss, ``text:PATH``).
 
 Light to import: numpy only; pandas, pyarrow and ``datasets`` load when a table is read.
 
@@ -16,15 +17,19 @@ from weightscape.data.builtin import BUILTIN_TASKS, BuiltinTask, load_builtin, l
 from weightscape.data.splits import split, subset
 from weightscape.data.tables import load_table_task
 from weightscape.data.task import Task, make_task
+from weightscape.data.text_task import TextTask, load_text_task, make_text_task
 
 __all__ = [
     "BUILTIN_TASKS",
     "BuiltinTask",
     "Task",
+    "TextTask",
     "load_builtin",
     "load_table_task",
     "load_task",
+    "load_text_task",
     "make_task",
+    "make_text_task",
     "split",
     "subset",
 ]

@@ -28,12 +28,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from weightscape.data.fetch import Distribution, fetch
 from weightscape.data.tables import TABLE_SUFFIXES, load_table_task
 from weightscape.data.task import Task
+from weightscape.data.text_task import TextTask, is_text_spec, load_text_task
 from weightscape.errors import WeightscapeError, unknown_name_error
 
 VADER_SDIST = Distribution(
@@ -112,15 +114,17 @@ def load_builtin(name: str, cache_dir: CacheDir = None) -> Task:
 
 def load_task(
     spec: str | os.PathLike[str], *, cache_dir: CacheDir = None, **table_options: object
-) -> Task:
-    """Load a task from a built-in name or a path to a table.
+) -> Task | TextTask:
+    """Load a task from a built-in name, a path to a table, or ``text:PATH`` (a text task).
 
     A built-in name wins over a file of the same name in the working directory; write
     ``./amazon`` to mean the file.
 
     Args:
-        spec: A name in :data:`BUILTIN_TASKS`, or a path accepted by
-            :func:`~weightscape.data.tables.load_table_task` (``"dir::split"`` included).
+        spec: A name in :data:`BUILTIN_TASKS`, a path accepted by
+            :func:`~weightscape.data.tables.load_table_task` (``"dir::split"`` included), or
+            ``text:PATH`` for the documents of a text, JSONL or datasets source
+            (:func:`~weightscape.data.text_task.load_text_task`), scored by language-model loss.
         cache_dir: The cache root for built-in data.
         **table_options: Options for :func:`~weightscape.data.tables.load_table_task`
             (``text_columns``, ``label_column``, ``label_names``, ``name``, ``split``).
@@ -129,6 +133,8 @@ def load_task(
         WeightscapeError: For an unknown name that is no path either, table options given with a
             built-in name, or any error of the loader.
     """
+    if is_text_spec(spec):
+        return _load_text(str(spec), table_options)
     if isinstance(spec, str) and spec in BUILTIN_TASKS:
         if table_options:
             raise WeightscapeError(
@@ -144,6 +150,24 @@ def load_task(
         f"save_to_disk directory; no file exists at '{spec}'."
     )
     raise WeightscapeError(f"{error}{hint}")
+
+
+def _load_text(spec: str, options: dict[str, Any]) -> TextTask:
+    """A ``text:PATH`` task; of the table options only one text column, a name and a split
+    apply (a text task has no labels)."""
+    columns = options.get("text_columns")
+    columns = (columns,) if isinstance(columns, str) else columns
+    extra = sorted(set(options) - {"text_columns", "name", "split"})
+    if columns is not None and len(columns) != 1:
+        extra.append(f"text_columns {list(columns)} (give one)")
+    if extra:
+        raise WeightscapeError(
+            f"The text task '{spec}' takes one text column (--text-columns) and no labels. Got "
+            f"{', '.join(extra)}; drop those options."
+        )
+    path = spec if options.get("split") is None else f"{spec}::{options['split']}"
+    column = None if columns is None else str(columns[0])
+    return load_text_task(path, text_column=column, name=options.get("name"))
 
 
 def _looks_like_path(spec: str) -> bool:

@@ -21,6 +21,7 @@ table, so they point into the full file.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -31,6 +32,9 @@ import numpy as np
 
 from weightscape.data.task import Task
 from weightscape.errors import WeightscapeError
+from weightscape.logs import quiet_libraries
+
+logger = logging.getLogger(__name__)
 
 TABLE_SUFFIXES: dict[str, str] = {
     ".csv": "csv",
@@ -90,6 +94,16 @@ def load_table_task(
     texts = [_texts(frame, column, location) for column in columns]
     known_names = label_names if label_names is not None else class_names.get(label_column)
     labels, names = _labels(frame[label_column].tolist(), known_names, location, label_column)
+    # Said because the text columns are often chosen by default: a wrong guess shows here.
+    logger.info(
+        "task '%s': %d examples from '%s' (text: %s; labels from '%s': %s)",
+        task_name,
+        len(frame),
+        location,
+        ", ".join(columns),
+        label_column,
+        ", ".join(names),
+    )
     return Task(
         name=task_name,
         text_a=texts[0],
@@ -136,6 +150,7 @@ def _read_table(location: Path, split: str | None) -> tuple[Any, dict[str, tuple
             f"Unsupported table format '{location.suffix}' for '{location}'. Supported: "
             f"{supported}, or a directory written by datasets' save_to_disk."
         )
+    logger.debug("reading '%s' as %s", location, kind.upper())
     import pandas as pd
 
     try:
@@ -157,11 +172,11 @@ def _read_table(location: Path, split: str | None) -> tuple[Any, dict[str, tuple
     return frame, {}
 
 
+@quiet_libraries("datasets")
 def _read_saved_dataset(
     location: Path, split: str | None
 ) -> tuple[Any, dict[str, tuple[str, ...]]]:
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # load_from_disk reads local files only: no offline switch needed (nor set: see logs.py).
     import datasets
 
     try:

@@ -11,16 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weightscape.data import Task
+from weightscape.data import Task, TextTask
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.evaluator import EvalSettings, Evaluator, load_tokenizer
 from weightscape.evaluation.keys import point_spec, spec_key
+from weightscape.evaluation.lm_evaluator import (
+    LMEvaluator,
+    check_classifiable,
+    mask_spec,
+    task_objective,
+)
 from weightscape.evaluation.probe import Probe, ProbeEvaluator
 from weightscape.evaluation.result import PointResult
-from weightscape.evaluation.working_model import WorkingModel, resolve_device
+from weightscape.evaluation.working_model import WorkingModel, resolve_device, working_dtype
+from weightscape.models.aliases import classifier_anchor, head_donor_hash
+from weightscape.models.architecture import read_config
 from weightscape.models.checkpoint import Checkpoint, TensorReader
 from weightscape.models.fingerprint import tokenizer_fingerprint
 from weightscape.models.labels import check_same_label_order
+from weightscape.models.padding import input_rules, pad_for_last_token
 from weightscape.models.space import ParameterSpace, is_head
 
 
@@ -84,7 +93,14 @@ class EngineSpec:
 
     def key_maker(self) -> KeyMaker:
         """Store keys for this spec's points, reading only tensor names and content hashes."""
-        names = TensorReader(self.anchors[self.reference]).keys()
+        reference = self.anchors[self.reference]
+        objective = task_objective(self.task, reference, self.probe)
+        built_from = self.built_from(objective)
+        names = TensorReader(self.anchors[built_from]).keys()
+        model = _model_spec(
+            head_donor_hash(self.anchors, built_from),
+            read_config(self.anchors[built_from]) if objective is None else None,
+        )
         return _key_maker(
             self.anchors,
             names,
@@ -95,7 +111,13 @@ class EngineSpec:
             resolve_device(self.device),
             self.probe,
             self.tokenizer_dir(),
+            objective=objective,
+            model=model,
         )
+
+    def built_from(self, objective: str | None = None) -> int:
+        """The anchor whose config builds the working model (:func:`classifier_anchor`)."""
+        return _built_from(self.anchors, self.reference, objective)
 
     def tokenizer_dir(self) -> Path:
         """The tokenizer's folder: ``tokenizer`` when given, else the reference anchor's."""
@@ -105,11 +127,27 @@ class EngineSpec:
 
 
 def _key_maker(
-    anchors, names, space, reference, task, settings, device, probe, tokenizer
+    anchors,
+    names,
+    space,
+    reference,
+    task,
+    settings,
+    device,
+    probe,
+    tokenizer,
+    dtype=None,
+    objective: str | None = None,
+    model: dict[str, str] | None = None,
 ) -> KeyMaker:
     # A probe replaces the head, so head tensors neither take part nor make the key.
     names = [n for n in names if probe is None or not is_head(n)]
-    spec = {**settings.spec(), "device": str(device).split(":")[0]}
+    spec = {**settings.spec(), "device": str(device).split(":")[0], **(model or {})}
+    if objective == "masked-lm":  # the fixed mask is part of what a masked-LM point computes
+        spec["mask"] = mask_spec(settings.mask_seed)
+    # The dtype computed in, resolved: "anchors" over bfloat16 files is the bfloat16 point.
+    dtype = dtype if dtype is not None else working_dtype(settings.dtype, anchors)
+    spec["dtype"] = str(dtype).removeprefix("torch.")
     if probe is not None:
         spec["probe"] = probe.spec()
     return KeyMaker(
@@ -120,8 +158,23 @@ def _key_maker(
         task_fingerprint=task.fingerprint(),
         settings=spec,
         tokenizer_fingerprint=tokenizer_fingerprint(tokenizer),
-        evaluation="classification" if probe is None else "probe",
+        evaluation=objective or ("classification" if probe is None else "probe"),
     )
+
+
+def _built_from(anchors: Sequence[Checkpoint], reference: int, objective: str | None) -> int:
+    """A classifier is built from the anchor with a task head (a bare base may come first)."""
+    return reference if objective is not None else classifier_anchor(anchors, reference)
+
+
+def _model_spec(heads_from: str | None, config: Any | None) -> dict[str, str]:
+    """Key entries for how the working model reads its anchors and inputs: the head donor of a
+    bare base (:mod:`weightscape.models.aliases`), a decoder classifier's padding rule
+    (:mod:`weightscape.models.padding`; ``config`` None: not a classifier)."""
+    spec = input_rules(config) if config is not None else {}
+    if heads_from is not None:
+        spec["heads_from"] = heads_from
+    return spec
 
 
 class Engine:
@@ -138,12 +191,17 @@ class Engine:
         probe: Report the generalised loss instead of the model's own head's: a new linear head
             fitted on ``probe.train`` over the frozen encoder (:mod:`.probe`). Heads are then
             ignored, so anchors finetuned on tasks with other label counts combine freely.
+
+    A :class:`~weightscape.data.text_task.TextTask` is scored by the anchors' own language-model
+    head (causal or masked, chosen by the reference's ``config.architectures``;
+    :mod:`.lm_evaluator`), and its points' keys say which (``evaluation``), with the mask seed
+    for a masked LM.
     """
 
     def __init__(
         self,
         anchors: Sequence[Checkpoint],
-        task: Task,
+        task: Task | TextTask,
         *,
         space: ParameterSpace | None = None,
         settings: EvalSettings | None = None,
@@ -161,12 +219,25 @@ class Engine:
         self.settings = settings or EvalSettings()
         self.reference = reference
         self.task = task
-        self.working = WorkingModel(anchors[reference], device=resolve_device(device))
-        self.anchors = self.working.anchors(anchors, ignore=is_head if probe else None)
+        objective = task_objective(task, anchors[reference], probe)
+        check_classifiable(task, anchors)
+        dtype = working_dtype(self.settings.dtype, anchors)
+        built_from = _built_from(anchors, reference, objective)
+        self.working = WorkingModel(
+            anchors[built_from],
+            device=resolve_device(device),
+            dtype=dtype,
+            task_kind="classification" if objective is None else "text",
+        )
+        self.anchors = self.working.anchors(
+            anchors, ignore=is_head if probe else None, head_from=built_from
+        )
         names = list(self.working.state)
         self.space.select(names)  # fails early, naming the space, if it selects nothing
-        if probe is None and any(is_head(n) and self.space.takes_part(n) for n in names):
-            check_same_label_order(anchors)  # mixed heads must mean the same classes per row
+        heads_mixed = any(is_head(n) and self.space.takes_part(n) for n in names)
+        if objective is None and probe is None and heads_mixed:
+            # Mixed heads must mean the same classes per row (a bare base uses its donor's).
+            check_same_label_order([v.checkpoint for v in self.anchors.views if not v.borrowed])
         tok_dir = tokenizer if tokenizer is not None else tokenizer_dir(anchors[reference])
         self.keys = _key_maker(
             anchors,
@@ -178,16 +249,27 @@ class Engine:
             self.working.device.type,
             probe,
             tok_dir,
+            dtype,
+            objective=objective,
+            model=_model_spec(
+                self.anchors.hashes[self.anchors.donor] if self.anchors.borrowed else None,
+                self.working.model.config if objective is None else None,
+            ),
         )
         self.space_is_complete = self.keys.space_is_complete
         device = self.working.device
-        self.evaluator: Evaluator | ProbeEvaluator
-        if probe is None:
-            self.evaluator = Evaluator(load_tokenizer(tok_dir), task, self.settings, device)
-        else:
-            self.evaluator = ProbeEvaluator(
-                load_tokenizer(tok_dir), task, probe, self.settings, device
+        self.evaluator: Evaluator | ProbeEvaluator | LMEvaluator
+        if objective is not None:
+            self.evaluator = LMEvaluator(
+                load_tokenizer(tok_dir), task, objective, self.settings, device
             )
+        else:
+            tokens = load_tokenizer(tok_dir)
+            pad_for_last_token(tokens, self.working.model, anchors[built_from].name)
+            if probe is None:
+                self.evaluator = Evaluator(tokens, task, self.settings, device)
+            else:
+                self.evaluator = ProbeEvaluator(tokens, task, probe, self.settings, device)
         _check_vocabulary(self.evaluator, self.working.model, tok_dir, anchors[reference])
 
     def spec(self, coefficients: Sequence[float]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ from weightscape.data import Task
 from weightscape.errors import WeightscapeError
 from weightscape.evaluation.label_maps import get_label_map
 from weightscape.evaluation.result import PointResult
+from weightscape.logs import quiet_libraries
 from weightscape.metrics.classification import classification_metrics
 from weightscape.models.labels import column_order, names_from_id2label
 from weightscape.settings import Settings
@@ -33,6 +34,11 @@ class EvalSettings(Settings):
     every batch holds at most ``batch_size x`` that many tokens, padding included, so batches of
     shorter inputs hold more examples, and memory never peaks above that of ``batch_size``
     sequences of the longest length (the first batch of fixed-size batching).
+
+    ``dtype`` is the working model's dtype (:func:`~weightscape.evaluation.working_model.
+    working_dtype`): float32 whatever the anchors hold, bfloat16, float16, or ``anchors`` (their
+    own dtype when they all agree). It is in every store key, the default included, so points
+    that older versions computed in the reference config's dtype are never reused as float32.
     """
 
     batch_size: int = Field(64, ge=1)
@@ -41,6 +47,11 @@ class EvalSettings(Settings):
     # The class each output column of the model means, in column order, for checkpoints whose
     # config names none (or names them otherwise); None: read them from the config's id2label.
     model_labels: tuple[str, ...] | None = None
+    dtype: Literal["float32", "bfloat16", "float16", "anchors"] = "float32"
+    # Seed of the fixed mask of masked-LM evaluation (text tasks on *ForMaskedLM models): not in
+    # spec(), since it changes nothing else; the engine keys masked-LM points by it
+    # (weightscape.evaluation.lm_evaluator.mask_spec).
+    mask_seed: int = Field(0, ge=0)
 
     @field_validator("label_map")
     @classmethod
@@ -68,7 +79,7 @@ class EvalSettings(Settings):
         The batching rule is part of it: another rule pads other batches, which can move
         results in their last bits, so results of two rules are never mixed.
         """
-        spec = {**self.model_dump(), "batching": BATCHING}
+        spec = {**self.model_dump(exclude={"mask_seed"}), "batching": BATCHING}
         for optional in ("label_map", "model_labels"):
             if spec[optional] is None:
                 del spec[optional]
@@ -77,8 +88,10 @@ class EvalSettings(Settings):
         return spec
 
 
+@quiet_libraries("transformers")
 def load_tokenizer(path: str | Path):
-    """A tokenizer from a local directory (never the hub, never remote code)."""
+    """A tokenizer from a local directory (never the hub, never remote code); transformers'
+    messages are quiet during the load only (:func:`weightscape.logs.quiet_libraries`)."""
     from transformers import AutoTokenizer
 
     from weightscape.models.architecture import raise_if_remote_code

@@ -19,12 +19,18 @@ class PointResult:
         predictions: Predicted label per example, shape (n,).
         p_true: Probability of the true label per example, shape (n,).
         losses: Cross-entropy per example, shape (n,).
+        tokens: For a text task (language-model loss), the number of target tokens scored in
+            each document, shape (n,); None for classification. A text task's per-example
+            arrays then hold, per document: ``losses`` its mean token NLL, ``predictions`` how
+            many of its targets are the argmax, ``p_true`` ``exp(-losses)``; its metrics are
+            token-weighted (``loss == sum(losses * tokens) / sum(tokens)``).
     """
 
     metrics: dict[str, float]
     predictions: np.ndarray
     p_true: np.ndarray
     losses: np.ndarray
+    tokens: np.ndarray | None = None
 
     def correct(self, labels: np.ndarray) -> np.ndarray:
         """Per-example correctness against ``labels``."""
@@ -33,8 +39,9 @@ class PointResult:
     def arrays_to_bytes(self) -> bytes:
         """The per-example arrays as one compressed npz blob (for the results store)."""
         buffer = io.BytesIO()
+        extra = {} if self.tokens is None else {"tokens": self.tokens}
         np.savez_compressed(
-            buffer, predictions=self.predictions, p_true=self.p_true, losses=self.losses
+            buffer, predictions=self.predictions, p_true=self.p_true, losses=self.losses, **extra
         )
         return buffer.getvalue()
 
@@ -58,6 +65,7 @@ class PointResult:
                 predictions=arrays["predictions"],
                 p_true=arrays["p_true"],
                 losses=arrays["losses"],
+                tokens=arrays["tokens"] if "tokens" in arrays.files else None,
             )
         if labels is None or num_labels is None:
             return result

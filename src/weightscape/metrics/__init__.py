@@ -29,6 +29,7 @@ from weightscape.metrics.curves import (
     best_value,
     convexity_gap,
 )
+from weightscape.metrics.language_model import text_metrics
 from weightscape.metrics.registry import (
     CURVE_SUMMARIES,
     POINT_METRICS,
@@ -38,6 +39,7 @@ from weightscape.metrics.registry import (
     get_point_metric,
     grid_matrices,
     point_metric_names,
+    task_metric_names,
 )
 
 __all__ = [
@@ -67,4 +69,6 @@ __all__ = [
     "point_metric_names",
     "predictor_regression",
     "spectral_clusters",
+    "task_metric_names",
+    "text_metrics",
 ]

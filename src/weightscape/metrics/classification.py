@@ -23,9 +23,11 @@ _LOSSES = (0.1, 0.2, 1.5, 0.2)
 @register_point_metric(
     "loss",
     higher_is_better=False,
-    description="Mean cross-entropy of the true label.",
+    description="Mean cross-entropy of the true label (text tasks: of each target token, "
+    "averaged over tokens).",
     example=PointExample(**_BINARY, losses=_LOSSES, expected=0.5),  # 2.0 / 4
     mean_over_examples=True,
+    kinds=("classification", "text"),
 )
 def mean_loss(
     labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int
@@ -37,9 +39,11 @@ def mean_loss(
 @register_point_metric(
     "accuracy",
     higher_is_better=True,
-    description="Fraction of examples whose predicted label is the true one.",
+    description="Fraction of examples whose predicted label is the true one (text tasks: of "
+    "target tokens that are the model's argmax).",
     example=PointExample(**_BINARY, losses=_LOSSES, expected=0.75),  # 3 of 4 right
     mean_over_examples=True,
+    kinds=("classification", "text"),
 )
 def accuracy(
     labels: np.ndarray, predictions: np.ndarray, losses: np.ndarray, num_labels: int

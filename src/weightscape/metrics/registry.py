@@ -5,6 +5,9 @@
   walks, grids, best-point selection and reports read the direction instead of guessing it from
   a name, and, for a metric defined for one label-set size only (binary F1: 2 classes), that
   size: such a metric is computed, and shown, only for tasks of that size, never as a NaN.
+  It also declares the task kinds it is defined for: ``classification`` (the default) and/or
+  ``text`` (language-model losses, where a metric's arrays are per target token, not per
+  example: see :mod:`weightscape.metrics.language_model`).
 - A **curve summary** is one number per curve measured along a path (barrier height, convexity
   gap, AUC, the best value and where it lies). Its row declares the arguments its function takes
   besides the values (the direction, the t grid, the path length), the N x N matrices the
@@ -36,6 +39,7 @@ __all__ = [
     "CURVE_PROPERTIES",
     "CURVE_SUMMARIES",
     "POINT_METRICS",
+    "TASK_KINDS",
     "CurveExample",
     "CurveSummary",
     "PointExample",
@@ -46,9 +50,14 @@ __all__ = [
     "point_metric_names",
     "register_curve_summary",
     "register_point_metric",
+    "task_metric_names",
 ]
 
 PointFunction = Callable[[np.ndarray, np.ndarray, np.ndarray, int], float]
+
+TASK_KINDS = ("classification", "text")
+"""Kinds of task a point metric may be defined for: labelled examples, or documents scored by a
+language model's per-token loss."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,8 @@ class PointMetric:
             mean of its value over batches equals its value on all of them.
         only_num_labels: The one label-set size the metric is defined for (binary F1: 2), or
             None when it is defined for every task. Results of other tasks do not carry it.
+        kinds: The task kinds (:data:`TASK_KINDS`) the metric is defined for; results of other
+            kinds do not carry it.
     """
 
     name: str
@@ -96,6 +107,7 @@ class PointMetric:
     example: PointExample
     mean_over_examples: bool = False
     only_num_labels: int | None = None
+    kinds: frozenset[str] = frozenset({"classification"})
 
     @property
     def sign(self) -> float:
@@ -103,11 +115,13 @@ class PointMetric:
         return 1.0 if self.higher_is_better else -1.0
 
     def applies(self, num_labels: int) -> bool:
-        """Whether the metric is defined for a task with ``num_labels`` classes.
+        """Whether the metric is defined for a classification task with ``num_labels`` classes.
 
         >>> get_point_metric("binary_f1").applies(2), get_point_metric("binary_f1").applies(3)
         (True, False)
         """
+        if "classification" not in self.kinds:
+            return False
         return self.only_num_labels is None or int(num_labels) == self.only_num_labels
 
     def __call__(
@@ -129,12 +143,18 @@ def register_point_metric(
     example: PointExample,
     mean_over_examples: bool = False,
     only_num_labels: int | None = None,
+    kinds: tuple[str, ...] = ("classification",),
 ) -> Callable[[PointFunction], PointFunction]:
     """Register the decorated function as the point metric ``name``; the function is unchanged.
 
     ``only_num_labels`` restricts the metric to tasks with that many classes (binary F1: 2); its
-    hand-worked example must be such a task.
+    hand-worked example must be such a task. ``kinds`` names the task kinds the metric is
+    defined for (:data:`TASK_KINDS`).
     """
+    if not kinds or set(kinds) - set(TASK_KINDS):
+        raise ValueError(
+            f"Point metric '{name}' must declare kinds among {TASK_KINDS}. Got {kinds!r} instead."
+        )
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"Point metric '{name}' must declare higher_is_better as True or False.")
     if only_num_labels is not None and (
@@ -157,6 +177,7 @@ def register_point_metric(
             example,
             mean_over_examples,
             only_num_labels,
+            frozenset(kinds),
         )
         _add(POINT_METRICS, "Point metric", row)
         return function
@@ -178,20 +199,47 @@ def get_point_metric(name: str) -> PointMetric:
     return POINT_METRICS[name]
 
 
-def point_metric_names(num_labels: int | None = None) -> tuple[str, ...]:
+def point_metric_names(
+    num_labels: int | None = None, *, kind: str | None = None
+) -> tuple[str, ...]:
     """The registered point metrics, in registration order (the order results list them).
 
     Args:
-        num_labels: Only the metrics defined for a task with this many classes; None: all.
+        num_labels: Only the metrics defined for a classification task with this many classes;
+            None: all (of ``kind`` when given).
+        kind: Only the metrics defined for this task kind (``"text"``: language-model losses).
 
     >>> point_metric_names()
-    ('loss', 'accuracy', 'macro_f1', 'mcc', 'binary_f1')
+    ('loss', 'accuracy', 'macro_f1', 'mcc', 'binary_f1', 'perplexity')
     >>> point_metric_names(3)
     ('loss', 'accuracy', 'macro_f1', 'mcc')
+    >>> point_metric_names(kind="text")
+    ('loss', 'accuracy', 'perplexity')
     """
+    if kind is not None:
+        return tuple(name for name, metric in POINT_METRICS.items() if kind in metric.kinds)
     if num_labels is None:
         return tuple(POINT_METRICS)
     return tuple(name for name, metric in POINT_METRICS.items() if metric.applies(num_labels))
+
+
+def task_metric_names(task: Any) -> tuple[str, ...]:
+    """The point metrics the results of ``task`` carry, in result order.
+
+    A classification task's by its number of labels (binary F1 only with 2); a task with no
+    labels (``num_labels`` None: a text task, scored by a language model's loss) the ``text``
+    ones. Duck-typed on ``task.num_labels``, so this module needs no data import.
+
+    >>> from types import SimpleNamespace
+    >>> task_metric_names(SimpleNamespace(num_labels=None))
+    ('loss', 'accuracy', 'perplexity')
+    >>> task_metric_names(SimpleNamespace(num_labels=3))
+    ('loss', 'accuracy', 'macro_f1', 'mcc')
+    """
+    num_labels = getattr(task, "num_labels", None)
+    if num_labels is None:
+        return point_metric_names(kind="text")
+    return point_metric_names(num_labels)
 
 
 CURVE_ARGUMENTS = ("higher_is_better", "ts", "length")

@@ -5,7 +5,9 @@ A checkpoint is one of:
 * a Hugging Face model directory: ``config.json`` plus ``model.safetensors`` (or a sharded
   ``model.safetensors.index.json``), or a torch ``pytorch_model.bin``;
 * a bare ``.safetensors`` file, with a reference config given separately;
-* a torch state-dict file (``.bin``/``.pt``/``.pth``), with a reference config given separately.
+* a torch state-dict file (``.bin``/``.pt``/``.pth``), with a reference config given separately;
+* a peft LoRA adapter folder (``adapter_config.json``) over a base model folder, read as one
+  checkpoint under the names of weightscape's LoRA working model (:mod:`.peft_anchor`).
 
 Checkpoints are untrusted input: safetensors are preferred, and torch pickles are only ever read
 with ``weights_only=True`` (which refuses arbitrary objects). Tensors are read on demand from
@@ -39,12 +41,14 @@ class Checkpoint:
         path: A model directory, a ``.safetensors`` file or a torch state-dict file.
         config: Directory or ``config.json`` holding the architecture, for bare weight files.
         tags: Free-form metadata (dataset, seed, method, step, ...).
+        adapter_base: For a peft adapter folder, the base model folder it applies to.
     """
 
     name: str
     path: Path
     config: Path | None = None
     tags: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    adapter_base: Path | None = None
 
     @classmethod
     def from_path(
@@ -54,18 +58,46 @@ class Checkpoint:
         name: str | None = None,
         config: str | Path | None = None,
         tags: dict[str, Any] | None = None,
+        adapter_base: str | Path | None = None,
     ) -> Checkpoint:
-        """Describe the checkpoint at ``path`` after checking that it exists and is readable."""
+        """Describe the checkpoint at ``path`` after checking that it exists and is readable.
+
+        A peft adapter folder's base is ``adapter_base``, else its config's local
+        ``base_model_name_or_path`` (:func:`~.peft_anchor.resolve_adapter_base`).
+        """
+        from weightscape.models.peft_anchor import is_adapter_folder, resolve_adapter_base
+
         p = Path(path).expanduser()
         if not p.exists():
             raise WeightscapeError(f"Checkpoint '{path}' does not exist. Check the path.")
         cfg = Path(config).expanduser() if config is not None else None
-        ckpt = cls(name=name or _default_name(p), path=p, config=cfg, tags=dict(tags or {}))
+        base = None
+        if is_adapter_folder(p):
+            _refuse_two_models(p)
+            base = resolve_adapter_base(p, adapter_base)
+        elif adapter_base is not None:
+            raise WeightscapeError(
+                f"An adapter base ('{adapter_base}') was given for '{path}', which is not a peft "
+                "adapter folder (no adapter_config.json). Give it for adapter folders only."
+            )
+        ckpt = cls(
+            name=name or _default_name(p),
+            path=p,
+            config=cfg,
+            tags=dict(tags or {}),
+            adapter_base=base,
+        )
         ckpt.weight_files()  # validates the layout early, with a clear message
         return ckpt
 
     def weight_files(self) -> list[Path]:
-        """The files holding this checkpoint's tensors."""
+        """The files holding this checkpoint's tensors (a peft adapter's: its base's, then its
+        own)."""
+        if self.adapter_base is not None:
+            from weightscape.models.peft_anchor import adapter_weights
+
+            base = Checkpoint(name=self.name, path=self.adapter_base)
+            return [*base.weight_files(), adapter_weights(self.path)]
         if self.path.is_file():
             if self.path.suffix == ".safetensors" or self.path.suffix in PICKLE_SUFFIXES:
                 return [self.path]
@@ -96,6 +128,8 @@ class Checkpoint:
         """Directory holding ``config.json`` for this checkpoint's architecture."""
         if self.config is not None:
             cfg = self.config.parent if self.config.is_file() else self.config
+        elif self.adapter_base is not None and not (self.path / "config.json").is_file():
+            cfg = self.adapter_base  # a peft folder without a task config: the base's
         elif self.path.is_dir():
             cfg = self.path
         else:
@@ -111,15 +145,33 @@ class Checkpoint:
     def content_hash(self) -> str:
         """What the checkpoint computes: SHA-256 over its weight files' bytes and its
         architecture files (``config.json`` in canonical form, the tuning sidecar), so an edited
-        config (another activation, another label order) is another checkpoint."""
-        from weightscape.models.fingerprint import config_fingerprint
+        config (another activation, another label order) is another checkpoint. A peft adapter's
+        covers its base's weights, its own and its ``adapter_config.json``."""
+        from weightscape.models.fingerprint import config_fingerprint, files_fingerprint
 
         weights = _files_hash(tuple((str(f), *_stamp(f)) for f in self.weight_files()))
         try:
             config = config_fingerprint(self.config_dir())
         except WeightscapeError:  # a bare weight file with no config: its weights say it all
             config = config_fingerprint(None)
+        if self.adapter_base is not None:
+            from weightscape.models.peft_anchor import ADAPTER_CONFIG
+
+            config += ":" + files_fingerprint(self.path, (ADAPTER_CONFIG,))
         return hashlib.sha256(f"{ANCHOR_HASH_VERSION}:{weights}:{config}".encode()).hexdigest()
+
+
+def _refuse_two_models(folder: Path) -> None:
+    """A folder holding a peft adapter and full weights is ambiguous (transformers loads the
+    weights and then applies the adapter to them): refuse it rather than pick one."""
+    names = (SAFETENSORS_INDEX, "model.safetensors", "pytorch_model.bin")
+    full = [name for name in names if (folder / name).is_file()]
+    if full:
+        raise WeightscapeError(
+            f"'{folder}' holds both a peft adapter (adapter_config.json) and full weights "
+            f"({full[0]}), so it is unclear which model it is. Keep one: move the adapter files "
+            "or the weights to a folder of their own."
+        )
 
 
 def _default_name(path: Path) -> str:
@@ -191,8 +243,22 @@ class TensorReader:
         self._where: dict[str, Any] = {}
         self._file: dict[str, Path] = {}
         self._layouts: dict[Path, tuple[int, dict[str, Any]]] = {}
+        self._stored: dict[str, str] = {}  # name served -> name in its file (peft adapters)
         for file in checkpoint.weight_files():
             self._open(file)
+        if checkpoint.adapter_base is not None:
+            self._serve_adapter()
+
+    def _serve_adapter(self) -> None:
+        """Serve a base's and its peft adapter's (last opened) tensors under the working
+        model's names."""
+        from weightscape.models.peft_anchor import presented_names
+
+        adapter = [k for k in self._where if self._where[k] is self._handles[-1]]
+        base = [k for k in self._where if self._where[k] is not self._handles[-1]]
+        self._stored = presented_names(adapter, base)
+        self._where = {n: self._where[s] for n, s in self._stored.items()}
+        self._file = {n: self._file[s] for n, s in self._stored.items() if s in self._file}
 
     def _open(self, file: Path) -> None:
         if file.suffix == ".safetensors":
@@ -227,19 +293,19 @@ class TensorReader:
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of one tensor, without reading its data where the format allows."""
-        source = self._where[name]
+        source, name = self._where[name], self._stored.get(name, name)
         if isinstance(source, dict):
             return tuple(source[name].shape)
         return tuple(source.get_slice(name).get_shape())
 
     def get(self, name: str) -> Any:
         """The tensor called ``name`` (a torch.Tensor, memory-mapped where possible)."""
-        source = self._where[name]
+        source, name = self._where[name], self._stored.get(name, name)
         return source[name] if isinstance(source, dict) else source.get_tensor(name)
 
     def is_floating_point(self, name: str) -> bool:
         """Whether tensor ``name`` holds floats, read from the header where the format allows."""
-        source = self._where[name]
+        source, name = self._where[name], self._stored.get(name, name)
         if isinstance(source, dict):
             return bool(source[name].is_floating_point())
         return source.get_slice(name).get_dtype() in ("F64", "F32", "F16", "BF16")
@@ -247,7 +313,7 @@ class TensorReader:
     def dtype(self, name: str) -> str:
         """The dtype of tensor ``name`` as torch names it (``float32``), read from the header
         where the format allows (a code torch has no name for is returned as it is)."""
-        source = self._where[name]
+        source, name = self._where[name], self._stored.get(name, name)
         if isinstance(source, dict):
             return str(source[name].dtype).removeprefix("torch.")
         code = source.get_slice(name).get_dtype()
@@ -266,7 +332,7 @@ class TensorReader:
         if file not in self._layouts:
             self._layouts[file] = _safetensors_layout(file)
         data_start, header = self._layouts[file]
-        entry = header[name]
+        entry = header[self._stored.get(name, name)]
         dtype = getattr(torch, _SAFETENSORS_DTYPES[entry["dtype"]])
         item = torch.empty((), dtype=dtype).element_size()
         buffer = bytearray((stop - start) * row_length * item)
@@ -297,11 +363,15 @@ def nonfinite_tensors(checkpoint: Checkpoint) -> list[tuple[str, Path]]:
     up front. The verdict is cached per version of each weight file (:mod:`.hash_cache`): a zoo
     is read once, not at every command, and a rewritten file is read again.
     """
-    return [
+    found = [
         (name, file)
         for file in checkpoint.weight_files()
         for name in _nonfinite_in_file(str(file), *_stamp(file))
     ]
+    if checkpoint.adapter_base is not None:  # a peft adapter: the names the engine uses
+        served = {s: n for n, s in TensorReader(checkpoint)._stored.items()}
+        found = [(served[name], file) for name, file in found if name in served]
+    return found
 
 
 def _nonfinite_in_file(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:

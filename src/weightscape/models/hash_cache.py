@@ -63,19 +63,27 @@ def stamp(path: str | Path) -> str:
     return f"{s.st_size}:{s.st_mtime_ns}:{s.st_ctime_ns}:{s.st_ino}:{s.st_dev}"
 
 
+def open_cache(where: Path, schema: str) -> sqlite3.Connection | None:
+    """A connection to the cache file ``where`` with ``schema`` created, or None when it cannot
+    be opened or written: a cache only saves time, so without one every value is computed."""
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(where), timeout=2.0, check_same_thread=False)
+        connection.execute(schema)
+        connection.commit()
+    except (OSError, sqlite3.Error):
+        return None
+    return connection
+
+
 def _db() -> sqlite3.Connection | None:
     global _connection, _opened_at
     where = cache_file()
     if _connection is not None and _opened_at == where:
         return _connection
-    try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(where), timeout=2.0, check_same_thread=False)
-        connection.execute(_SCHEMA)
-        connection.commit()
-    except (OSError, sqlite3.Error):
-        return None  # no cache: every digest is computed, nothing breaks
-    _connection, _opened_at = connection, where
+    connection = open_cache(where, _SCHEMA)
+    if connection is not None:
+        _connection, _opened_at = connection, where
     return connection
 
 

@@ -1,7 +1,8 @@
 """How a tuned checkpoint's extra modules are built: the ``weightscape_tuning.json`` sidecar.
 
-A model tuned with a method that adds modules (LoRA, bottleneck adapters) is saved whole: the
-frozen base weights, the added tensors and the head, in one ``model.safetensors`` beside
+A model tuned with bottleneck adapters (and a LoRA model before weightscape saved LoRA runs as
+standard peft adapter folders, :mod:`weightscape.models.peft_anchor`) is saved whole: the frozen
+base weights, the added tensors and the head, in one ``model.safetensors`` beside
 ``config.json``. ``config.json`` alone rebuilds only the plain model, so a sidecar holds the
 method's spec (:mod:`weightscape.models.tuning`) and says how to wrap it::
 
@@ -79,10 +80,14 @@ def spec_from_json(data: Any, source: str = "the tuning sidecar") -> TuningSpec:
 
 
 def read_tuning_spec(folder: str | Path) -> TuningSpec | None:
-    """The spec in ``folder``'s sidecar, or None for a model built without added modules."""
+    """The spec in ``folder``'s sidecar, the LoRA of a peft adapter folder
+    (``adapter_config.json``, :mod:`weightscape.models.peft_anchor`), or None for a model built
+    without added modules."""
+    from weightscape.models.peft_anchor import is_adapter_folder, lora_spec
+
     path = Path(folder) / SIDECAR
     if not path.is_file():
-        return None
+        return lora_spec(folder) if is_adapter_folder(folder) else None
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:

@@ -11,6 +11,11 @@ relative to the manifest's folder. Example::
         path: rt-seed0/step-200
         tags: {dataset: rotten_tomatoes, head_seed: 0, data_seed: 0, method: full, step: 200}
 
+A model's ``path`` may be a peft LoRA adapter folder; its base model is its entry's
+``adapter_base:`` (a folder, or a built-in name such as ``minilm``), else the manifest's
+top-level ``adapter_base:``, else the local ``base_model_name_or_path`` of its
+``adapter_config.json`` (:mod:`.peft_anchor`).
+
 A zoo holds descriptors only; tensors are read on demand.
 """
 
@@ -37,6 +42,7 @@ class ModelEntry(BaseModel):
     path: str
     config: str | None = None
     tags: dict[str, Any] = Field(default_factory=dict)
+    adapter_base: str | None = None  # the base model folder of a peft adapter folder
 
 
 class ZooManifest(BaseModel):
@@ -46,6 +52,7 @@ class ZooManifest(BaseModel):
     base: str | None = None
     config: str | None = None
     tokenizer: str | None = None
+    adapter_base: str | None = None  # the default base of the zoo's peft adapter folders
     models: list[ModelEntry]
 
 
@@ -128,6 +135,7 @@ class Zoo:
                         name=m.name,
                         config=resolve(m.config or manifest.config),
                         tags=m.tags,
+                        adapter_base=_adapter_base(m, manifest, resolve),
                     )
                 )
             except WeightscapeError as err:
@@ -176,9 +184,24 @@ class Zoo:
         if self.base is not None:
             out["base"] = rel(self.base.path)
         out["models"] = [
-            {"name": c.name, "path": rel(c.path), "tags": dict(c.tags)} for c in self.checkpoints
+            {"name": c.name, "path": rel(c.path), "tags": dict(c.tags)}
+            | ({} if c.adapter_base is None else {"adapter_base": rel(c.adapter_base)})
+            for c in self.checkpoints
         ]
         return out
+
+
+def _adapter_base(entry: ModelEntry, manifest: ZooManifest, resolve) -> Path | None:
+    """An entry's adapter base: its own, else the manifest's for a peft adapter folder."""
+    from weightscape.models.peft_anchor import is_adapter_folder
+    from weightscape.models.pretrained import BUILTIN_MODELS, resolve_model_path
+
+    given = entry.adapter_base
+    if given is None and is_adapter_folder(resolve(entry.path)):
+        given = manifest.adapter_base
+    if given is None:
+        return None
+    return resolve_model_path(given) if given in BUILTIN_MODELS else resolve(given)
 
 
 def _relative_name(path: Path, root: Path) -> str:

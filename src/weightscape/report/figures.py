@@ -17,7 +17,9 @@ maps (``tests/test_figures_style.py`` checks both).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
 from weightscape.outputs import atomic_path
 
@@ -37,6 +39,9 @@ SEQUENTIAL = "viridis"  # perceptually uniform and colour-blind safe: heatmaps a
 DIVERGING = "RdBu_r"  # ColorBrewer's red-blue, colour-blind safe: signed values centred on 0
 NEUTRAL = "grey"  # reference lines and spans: marks that are not data
 FONT_MIN = 8  # points: the smallest text on any figure (crowded tick labels, annotations)
+DPI = 120  # every PNG's resolution
+# The PNG text chunk holding what a figure was drawn from (:func:`figure_digest`).
+DIGEST_KEY = "weightscape-figure-digest"
 
 # Axis labels: the quantity and its unit.
 METRIC_LABELS = {
@@ -175,13 +180,111 @@ def pyplot():
     return plt
 
 
-def finish(fig, png: str | Path, dpi: int = 120) -> Path:
+def finish(fig, png: str | Path, dpi: int = DPI, digest: str | None = None) -> Path:
     """Lay out, save as PNG (whole or absent: written beside it, then renamed) and close
-    ``fig``; return the path."""
+    ``fig``; return the path. A ``digest`` (:func:`figure_digest`) is kept in the PNG itself,
+    for :func:`drawn_from`."""
+    metadata = {DIGEST_KEY: digest} if digest is not None else None
     try:
         fig.tight_layout()
         with atomic_path(png) as partial:
-            fig.savefig(partial, dpi=dpi, format="png")
+            fig.savefig(partial, dpi=dpi, format="png", metadata=metadata)
     finally:
         pyplot().close(fig)
     return Path(png)
+
+
+def figure_digest(kind: str, *parts: Any, dpi: int = DPI) -> str:
+    """What a figure is drawn from: its ``kind`` (the drawing function), the numbers and text it
+    plots (``parts``: arrays, names, titles, options), the dpi, and the renderer (the source of
+    this module and of the module that draws ``kind``, matplotlib's version and the
+    matplotlibrc files it would read), without importing matplotlib.
+
+    A figure whose PNG carries this digest (:func:`drawn_from`) need not be drawn again: the
+    same inputs give the same bytes, and any change to them is another digest.
+    """
+    import hashlib
+    import json
+
+    import numpy as np
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray | np.generic):
+            array = np.ascontiguousarray(value)
+            return [str(array.dtype), list(array.shape), hashlib.sha256(array).hexdigest()]
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in sorted(value.items())}
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise TypeError(f"figure_digest cannot digest {type(value).__name__}")
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([kind, plain(list(parts)), dpi], allow_nan=True).encode())
+    digest.update(_renderer(kind.split(":")[0]).encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _renderer(module: str) -> str:
+    """A digest of the code that draws a figure: this module's source and ``module``'s,
+    matplotlib's version file and the user's matplotlibrc files (found without importing
+    matplotlib, which costs more than the rest of a stored rerun)."""
+    import hashlib
+    import importlib.util
+
+    def source(name: str) -> Path:
+        spec = importlib.util.find_spec(name)  # imports nothing new (top level or imported)
+        if spec is None or spec.origin is None:
+            raise ValueError(f"figure_digest: no source for {name!r}")
+        return Path(spec.origin)
+
+    files = [source(__name__), source(module), source("matplotlib").parent / "_version.py"]
+    digest = hashlib.sha256()
+    for file in [*files, *_matplotlibrc_files()]:
+        digest.update(str(file).encode() + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _matplotlibrc_files() -> list[Path]:
+    """The user's matplotlibrc files matplotlib may read (its own defaults are covered by its
+    version): ``$MATPLOTLIBRC``, ``./matplotlibrc`` and the configuration folder's."""
+    import os
+
+    candidates = [Path("matplotlibrc")]
+    if os.environ.get("MATPLOTLIBRC"):
+        given = Path(os.environ["MATPLOTLIBRC"])
+        candidates += [given, given / "matplotlibrc"]
+    config = os.environ.get("MPLCONFIGDIR") or Path.home() / ".config" / "matplotlib"
+    candidates.append(Path(config) / "matplotlibrc")
+    return [c.resolve() for c in candidates if c.is_file()]
+
+
+def drawn_from(png: str | Path, digest: str) -> bool:
+    """Whether ``png`` exists and was saved by :func:`finish` with this ``digest`` (read from
+    its text chunks; a missing, unreadable or foreign file is False, so it is drawn again)."""
+    import struct
+    import zlib
+
+    try:
+        with open(png, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return False
+            while True:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return False
+                length, kind = struct.unpack(">I4s", head)
+                if kind in (b"IDAT", b"IEND") or length > 1 << 20:
+                    return False  # the text chunks matplotlib writes come before the image
+                body = handle.read(length)
+                crc = handle.read(4)
+                if len(body) < length or struct.unpack(">I", crc)[0] != zlib.crc32(kind + body):
+                    return False
+                if kind == b"tEXt":
+                    keyword, _, text = body.partition(b"\0")
+                    if keyword == DIGEST_KEY.encode("latin-1"):
+                        return text == digest.encode("latin-1")
+    except (OSError, struct.error):
+        return False

@@ -14,6 +14,8 @@ from weightscape.report.figures import (
     FONT_MIN,
     SEQUENTIAL,
     colourbar,
+    drawn_from,
+    figure_digest,
     finish,
     label_axes,
     pyplot,
@@ -50,10 +52,27 @@ def plot_heatmap(
     ``value_label`` labels the colour bar (the quantity and its unit; default: the title).
     ``signed`` values (a cosine similarity) take the diverging map, centred on 0. Both axes are
     the models, by name, labelled with the order they are sorted in.
+
+    A PNG already drawn from exactly these inputs by this code (its digest,
+    :func:`~weightscape.report.figures.figure_digest`) is kept as it is, not drawn again: a
+    rerun whose numbers did not change leaves the same bytes without paying for them.
     """
+    order = np.arange(len(names)) if order is None else np.asarray(order)
+    digest = figure_digest(
+        f"{__name__}:plot_heatmap",
+        np.asarray(matrix),
+        [str(n) for n in names],
+        title,
+        [int(i) for i in order],
+        sort_label,
+        [int(b) for b in boundaries],
+        value_label,
+        bool(signed),
+    )
+    if drawn_from(png, digest):
+        return Path(png)
     plt = pyplot()
 
-    order = np.arange(len(names)) if order is None else np.asarray(order)
     shown = matrix[np.ix_(order, order)]
     size = max(5.0, 0.28 * len(names) + 2.5)
     fig, ax = plt.subplots(figsize=(size + 1.2, size))
@@ -74,4 +93,4 @@ def plot_heatmap(
     for b in boundaries:
         ax.axhline(b - 0.5, color=line, linewidth=1.2)
         ax.axvline(b - 0.5, color=line, linewidth=1.2)
-    return finish(fig, png)
+    return finish(fig, png, digest=digest)

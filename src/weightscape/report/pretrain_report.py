@@ -5,7 +5,11 @@ Reads only the study's result (:func:`weightscape.studies.pretraining.run`):
 - ``pretraining-barriers.png``: the same-task loss barrier (and accuracy drop) per pretraining
   step (Fig. 6);
 - ``pretraining-cross-task.png``: the generalised loss along the line from the task-A minimum to
-  the task-B minimum, on task A and on task B, one curve per pretraining step (Fig. 7).
+  the task-B minimum, on task A and on task B, one curve per pretraining step (Fig. 7);
+- ``pretraining-mlm-paths.png`` (when the study measured ``mlm_paths``): the masked-LM loss
+  (token-mean negative log likelihood on a fixed mask) along the line between consecutive
+  pretraining checkpoints, one curve per pair, and each line's loss barrier against its later
+  step; ``pretraining.md`` then has a second table of those lines.
 """
 
 from __future__ import annotations
@@ -24,20 +28,25 @@ from weightscape.report.figures import (
     sequential_colours,
 )
 
-__all__ = ["pretraining_table", "render_pretraining", "write_pretraining_report"]
+__all__ = ["mlm_paths_table", "pretraining_table", "render_pretraining", "write_pretraining_report"]
+
+MLM_LOSS = "masked-LM loss\n(token-mean NLL on a fixed mask, nats)"
 
 
 def render_pretraining(result: dict[str, Any], config) -> list[str]:
     """Write the report into ``config.out``; the table and where the files are."""
     files = write_pretraining_report(result, config.out)
+    mlm = mlm_paths_table(result)
     return [
         *pretraining_table(result).splitlines(),
+        *(["", *mlm.splitlines()] if mlm else []),
         f"wrote {config.out}: " + ", ".join(p.name for p in files.values()),
     ]
 
 
 def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[str, Path]:
-    """Write ``pretraining.json``, ``pretraining.md`` and the two plots into ``out``."""
+    """Write ``pretraining.json``, ``pretraining.md`` and the plots into ``out`` (the MLM-path
+    plot only when the result has ``mlm_paths``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {
@@ -47,9 +56,12 @@ def write_pretraining_report(result: dict[str, Any], out: str | Path) -> dict[st
         "cross task": out / "pretraining-cross-task.png",
     }
     write_json(files["json"], _finite_or_none(result))
-    write_text(files["markdown"], pretraining_table(result))
+    mlm = mlm_paths_table(result)
+    write_text(files["markdown"], pretraining_table(result) + (f"\n{mlm}" if mlm else ""))
     plot_barriers(result, files["barriers"])
     plot_cross_task(result, files["cross task"])
+    if result.get("mlm_paths"):
+        files["mlm paths"] = plot_mlm_paths(result, out / "pretraining-mlm-paths.png")
     return files
 
 
@@ -78,6 +90,63 @@ def pretraining_table(result: dict[str, Any]) -> str:
             f"| {cross['task_a']['loss_barrier']:.3g} | {cross['task_b']['loss_barrier']:.3g} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def mlm_paths_table(result: dict[str, Any]) -> str:
+    """A Markdown table of the masked-LM loss along the line between consecutive pretraining
+    checkpoints ("" when the study did not measure it): the ends' and the midpoint's loss
+    (token-mean NLL on a fixed mask) and perplexity, and the line's barrier and convexity gap.
+
+    >>> row = {"from_step": 0, "to_step": 10, "documents": 8, "t": [0.0, 0.5, 1.0],
+    ...        "loss": [4.0, 3.5, 3.0], "perplexity": [54.6, 33.1, 20.1],
+    ...        "accuracy": [0.1, 0.2, 0.3], "loss_barrier": 0.0, "loss_convexity_gap": 0.0}
+    >>> print(mlm_paths_table({"mlm_paths": [row]}).splitlines()[-1])
+    | 0 -> 10 | 8 | 4 | 3.5 | 3 | 54.6 / 20.1 | 0 | 0 |
+    """
+    rows = result.get("mlm_paths") or []
+    if not rows:
+        return ""
+    lines = [
+        "Masked-LM loss (token-mean NLL, nats) along the line between consecutive pretraining "
+        "checkpoints:",
+        "",
+        "| steps | documents | loss at start | at middle | at end | perplexity start / end "
+        "| loss barrier | convexity gap |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        middle = row["loss"][len(row["loss"]) // 2]  # t = 0.5 on an odd even grid
+        lines.append(
+            f"| {row['from_step']} -> {row['to_step']} | {row['documents']} "
+            f"| {row['loss'][0]:.4g} | {middle:.4g} | {row['loss'][-1]:.4g} "
+            f"| {row['perplexity'][0]:.4g} / {row['perplexity'][-1]:.4g} "
+            f"| {row['loss_barrier']:.3g} | {row['loss_convexity_gap']:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_mlm_paths(result: dict[str, Any], png: Path) -> Path:
+    """Masked-LM loss along each consecutive pair's line (one curve per pair, dark early), and
+    each line's loss barrier against its later pretraining step."""
+    plt = pyplot()
+    rows = result["mlm_paths"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for row, ink in zip(rows, sequential_colours(len(rows)), strict=True):
+        label = f"{row['from_step']} -> {row['to_step']}"
+        axes[0].plot(row["t"], row["loss"], marker="o", markersize=3, color=ink, label=label)
+    label_axes(
+        axes[0],
+        "t (0: earlier checkpoint, 1: later)",
+        MLM_LOSS,
+        f"scored on {rows[0]['documents']} documents" if rows else None,
+    )
+    axes[0].legend(title="pretraining steps")
+    axes[1].plot(
+        [r["to_step"] for r in rows], [r["loss_barrier"] for r in rows], marker="o", color=colour(0)
+    )
+    label_axes(axes[1], "pretraining step (later end)", "masked-LM loss barrier (nats)")
+    fig.suptitle("Linear path between consecutive pretraining checkpoints: masked-LM loss")
+    return finish(fig, png)
 
 
 def plot_barriers(result: dict[str, Any], png: Path) -> Path:

@@ -7,6 +7,9 @@
   colours;
 * ``clustering.csv`` and ``summary.md``: clustering accuracy and per-group F1 per tag;
 * ``models.csv``: each model's task-vector norm, tags, clusters and 2-D coordinates.
+
+A zoo without tags, clustered into ``--k`` clusters, has its heatmaps sorted by cluster and its
+scatters (``tsne.png``, ``pca.png``) coloured by cluster; nothing is scored.
 """
 
 from __future__ import annotations
@@ -45,8 +48,17 @@ def render_similarity(similarity: Similarity, config) -> list[str]:
     for tag, c in similarity.clusterings.items():
         f1 = ", ".join(f"{g}={v:.2f}" for g, v in c.f1.items())
         lines.append(f"{tag}: k={c.k}, clustering accuracy {c.accuracy:.3f} (per-group F1: {f1})")
+    if similarity.clusters is not None:
+        lines.append(cluster_line(similarity))
     lines.append(f"wrote {out}: " + ", ".join(sorted(p.name for p in files.values())))
     return lines
+
+
+def cluster_line(similarity: Similarity) -> str:
+    """The unscored clusters in one line: ``k=2 clusters (cosine): {a, b} {c, d}``."""
+    clusters = similarity.clusters
+    groups = " ".join("{" + ", ".join(m) + "}" for m in clusters.members(similarity.names))
+    return f"k={clusters.k} clusters ({clusters.distance}): {groups}"
 
 
 def write_similarity_report(similarity: Similarity, out: str | Path) -> dict[str, Path]:
@@ -69,6 +81,9 @@ def write_similarity_figures(similarity: Similarity, out: str | Path) -> dict[st
     tags = list(similarity.clusterings)
     order, boundaries = tag_order(similarity, tags)
     sort_label = ", ".join(tags) or None
+    if not tags and similarity.clusters is not None:
+        order, boundaries = cluster_order(similarity.clusters.labels)
+        sort_label = "cluster"
     matrices = {"cosine": similarity.cosine, "euclidean": similarity.euclidean}
     titles = {
         "cosine": "Cosine similarity of task vectors between models",
@@ -115,6 +130,18 @@ def tag_order(similarity: Similarity, tags: Sequence[str]) -> tuple[np.ndarray, 
     return order, boundaries
 
 
+def cluster_order(labels: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Models sorted by cluster (stable within one), and where the cluster changes.
+
+    >>> order, boundaries = cluster_order(np.array([0, 1, 0, 1]))
+    >>> order.tolist(), boundaries
+    ([0, 2, 1, 3], [2])
+    """
+    order = np.argsort(labels, kind="stable")
+    sorted_labels = labels[order]
+    return order, [p for p in range(1, len(order)) if sorted_labels[p] != sorted_labels[p - 1]]
+
+
 def _sort_key(value: object) -> tuple[int, float, str]:
     """Numbers before text, numbers by value: 200 < 800 < 3200, not '200' < '3200' < '800'."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -128,6 +155,8 @@ def plot_embedding(similarity: Similarity, kind: str, tag: str | None, png: str 
     points = similarity.embeddings[kind]
     clustering = similarity.clusterings.get(tag) if tag else None
     values = clustering.truth if clustering else [""] * len(similarity.names)
+    if tag is None and similarity.clusters is not None:  # no tags: colour by cluster
+        values = [f"cluster {c}" for c in similarity.clusters.labels]
     groups = sorted(set(values), key=lambda v: _sort_key(_number(v)))
     colours = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
     markers = {g: MARKERS[i // len(PALETTE) % len(MARKERS)] for i, g in enumerate(groups)}
@@ -153,6 +182,9 @@ def plot_embedding(similarity: Similarity, kind: str, tag: str | None, png: str 
     if clustering:
         title += f"\nfill: {tag}; ring: cluster majority (accuracy {clustering.accuracy:.2f})"
         ax.legend(title=tag)
+    elif tag is None and similarity.clusters is not None:
+        title += f"\ncolour: cluster (k = {similarity.clusters.k}, {similarity.clusters.distance})"
+        ax.legend(title="cluster")
     axis = EMBEDDING_AXES.get(kind, f"{name} {{}}")
     label_axes(ax, axis.format(1), axis.format(2), title)
     ax.set_xticks([])  # the coordinates' values mean nothing on their own
@@ -183,6 +215,8 @@ def write_models_csv(similarity: Similarity, path: str | Path) -> Path:
     path = Path(path)
     tag_names = sorted({key for t in similarity.tags for key in t})
     header = ["name", "norm", *tag_names, *(f"cluster_{t}" for t in similarity.clusterings)]
+    if similarity.clusters is not None:
+        header.append("cluster")
     header += [f"{kind}_{axis}" for kind in similarity.embeddings for axis in ("x", "y")]
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -191,6 +225,8 @@ def write_models_csv(similarity: Similarity, path: str | Path) -> Path:
             row = [name, f"{similarity.norms[i]:.6g}"]
             row += [similarity.tags[i].get(t, "") for t in tag_names]
             row += [int(c.labels[i]) for c in similarity.clusterings.values()]
+            if similarity.clusters is not None:
+                row.append(int(similarity.clusters.labels[i]))
             row += [f"{v:.6g}" for p in similarity.embeddings.values() for v in p[i]]
             writer.writerow(row)
     return path
@@ -211,7 +247,8 @@ def write_clustering_csv(similarity: Similarity, path: str | Path) -> Path:
 
 
 def write_summary(similarity: Similarity, path: str | Path) -> Path:
-    """A markdown summary: the zoo, and per tag the clustering accuracy and per-group F1."""
+    """A markdown summary: the zoo, per tag the clustering accuracy and per-group F1, and the
+    unscored clusters' members when ``k`` was given."""
     path = Path(path)
     norms = similarity.norms
     lines = [
@@ -221,11 +258,21 @@ def write_summary(similarity: Similarity, path: str | Path) -> Path:
         f"parameter space `{similarity.space.get('preset', '?')}`; norms "
         f"{norms.min():.4g} to {norms.max():.4g} (mean {norms.mean():.4g}).",
         "",
-        "| tag | k | distance | clustering accuracy | per-group F1 |",
-        "|---|---|---|---|---|",
     ]
+    if similarity.clusterings:
+        lines += [
+            "| tag | k | distance | clustering accuracy | per-group F1 |",
+            "|---|---|---|---|---|",
+        ]
+    else:
+        lines.append("No tags to score the clusters against.")
     for tag, c in similarity.clusterings.items():
         f1 = ", ".join(f"{md_cell(g)}: {v:.2f}" for g, v in c.f1.items())
         lines.append(f"| {md_cell(tag)} | {c.k} | {c.distance} | {c.accuracy:.3f} | {f1} |")
+    clusters = similarity.clusters
+    if clusters is not None:
+        lines += ["", f"Clusters (k = {clusters.k}, {clusters.distance} distance):", ""]
+        members = clusters.members(similarity.names)
+        lines += [f"- cluster {i}: {', '.join(map(md_cell, m))}" for i, m in enumerate(members)]
     path.write_text("\n".join(lines) + "\n")
     return path

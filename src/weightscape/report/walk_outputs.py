@@ -35,9 +35,17 @@ def write_walk(walk: PathWalk, out_dir: str | Path, stem: str = "path") -> dict[
     return paths
 
 
+LM_LABELS = {
+    "loss": "loss (token-mean negative log likelihood, nats)",
+    "accuracy": "token accuracy (fraction of targets predicted)",
+}
+"""Axis labels of a language model's walk (a text task): its loss and accuracy are per token."""
+
+
 def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None) -> Path:
     """Loss and accuracy along t for one or more walks (one palette colour each), the anchors
-    (t = 0 and 1) marked; the default title names the path, its anchors and the task."""
+    (t = 0 and 1) marked; the default title names the path, its anchors and the task. A language
+    model's walks are labelled per token (:data:`LM_LABELS`)."""
     plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -46,10 +54,12 @@ def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None)
         label = " -> ".join(walk.anchors) + ("" if walk.path == "linear" else f" ({walk.path})")
         for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
             ax.plot(ts, walk.curve(metric), marker="o", color=colour(i), label=label)
+    # A language model's walk (its points carry perplexity): token-level loss and accuracy.
+    language_model = all("perplexity" in w.metric_names() for w in walks)
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for x in (0.0, 1.0):
             ax.axvline(x, color=NEUTRAL, linewidth=0.6, linestyle=":")
-        label_axes(ax, T_AXIS, metric_label(metric))
+        label_axes(ax, T_AXIS, LM_LABELS[metric] if language_model else metric_label(metric))
     axes[0].legend()
     first = walks[0]
     if title is None and len(walks) == 1:
@@ -59,21 +69,31 @@ def plot_walks(walks: list[PathWalk], png: str | Path, title: str | None = None)
 
 
 # Terminal columns: metric -> header; a metric a walk's points lack (binary F1 on a 3-class
-# task) is not shown.
-COLUMNS = {"loss": "loss", "accuracy": "acc", "macro_f1": "F1", "mcc": "MCC", "binary_f1": "F1+"}
+# task, perplexity on a classification task, F1 on a text task) is not shown.
+COLUMNS = {
+    "loss": "loss",
+    "accuracy": "acc",
+    "macro_f1": "F1",
+    "mcc": "MCC",
+    "binary_f1": "F1+",
+    "perplexity": "ppl",
+}
+WIDTHS = {"loss": 9, "perplexity": 11}  # perplexity reaches the vocabulary size; others: 7
 
 
 def format_table(walk: PathWalk) -> str:
     """A plain-text table of the walk for the terminal.
 
     Columns: loss, accuracy, macro-F1 (``F1``), MCC, and on a 2-class task the F1 of the
-    positive class, label 1 (``F1+``, as GLUE reports for MRPC and QQP).
+    positive class, label 1 (``F1+``, as GLUE reports for MRPC and QQP). On a text task (a
+    language model's loss): the token-mean loss, the token accuracy and the perplexity (``ppl``,
+    ``exp(loss)``).
     """
     shown = [m for m in COLUMNS if m in walk.metric_names()]
-    header = " ".join(f"{COLUMNS[m]:>{9 if m == 'loss' else 7}}" for m in shown)
+    header = " ".join(f"{COLUMNS[m]:>{WIDTHS.get(m, 7)}}" for m in shown)
     lines = [f"{'t':>8} {header}  stored"]
     for p in walk.points:
-        row = " ".join(f"{p.metrics[m]:{9 if m == 'loss' else 7}.4f}" for m in shown)
+        row = " ".join(f"{p.metrics[m]:{WIDTHS.get(m, 7)}.4f}" for m in shown)
         lines.append(f"{p.t:8.4g} {row}  {'yes' if p.cached else ''}")
     if "loss" in walk.summary:
         lines.append(_summary_line(walk.summary))

@@ -7,10 +7,13 @@ engine (model, tokenised batches) once. Results come back to the driver, which a
 store, as each chunk finishes, so a killed run resumes like an in-process one.
 
 Checkpoint paths must be readable from the workers (a local cluster, or a shared filesystem).
+Ray is an optional dependency (``pip install 'weightscape[ray]'``): a missing Ray is reported
+when the executor is made, before anything is evaluated.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections import defaultdict
@@ -25,6 +28,8 @@ from weightscape.evaluation.result import PointResult
 from weightscape.evaluation.working_model import resolve_device
 from weightscape.runtime.executor import Evaluated, Rows, record_evaluation
 from weightscape.runtime.store import ResultStore
+
+logger = logging.getLogger(__name__)
 
 
 class _EngineActor:
@@ -61,18 +66,14 @@ class RayExecutor:
         threads: int | None = None,
         chunk_rows: int = 16,
     ) -> None:
+        _import_ray()  # no Ray: say so now, not after the points are planned
         self.address = address
         self.workers = workers
         self.threads = threads
         self.chunk_rows = chunk_rows
 
     def _ray(self):
-        try:
-            import ray
-        except ImportError as err:
-            raise WeightscapeError(
-                "The ray executor needs Ray: pip install 'ray==2.60.0'."
-            ) from err
+        ray = _import_ray()
         if not ray.is_initialized():
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             ray.init(
@@ -132,6 +133,13 @@ class RayExecutor:
         maker = spec.key_maker()
         chunks = _chunks_by_first_anchor(todo, self.chunk_rows)
         n = self.workers or max(1, min(len(chunks), int(ray.cluster_resources().get("CPU", 1))))
+        logger.info(
+            "ray: %d point(s) in %d chunk(s) on %d worker(s), %d torch thread(s) each",
+            len(todo),
+            len(chunks),
+            n,
+            self.threads or threads,
+        )
         actor_cls = ray.remote(num_cpus=1)(_EngineActor)
         actors = [actor_cls.remote(spec, self.threads or threads) for _ in range(n)]
         pending = {
@@ -150,6 +158,19 @@ class RayExecutor:
         for actor in actors:
             ray.kill(actor)
         return set(todo)
+
+
+def _import_ray():
+    """The ``ray`` module, or the error that says how to install it."""
+    try:
+        import ray
+    except ImportError as err:
+        raise WeightscapeError(
+            f"The ray executor (--executor ray) needs Ray, which is not installed ({err}). "
+            "Install it with: pip install 'weightscape[ray]' (or drop --executor ray to "
+            "evaluate in this process)."
+        ) from None
+    return ray
 
 
 def _chunks_by_first_anchor(todo: dict[str, list[float]], size: int) -> list[list[str]]:

@@ -13,7 +13,13 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
-from weightscape.studies.pair import TRAIN_FIELDS, PairFields, best_row, endpoint_row
+from weightscape.studies.pair import (
+    TRAIN_FIELDS,
+    PairFields,
+    best_row,
+    endpoint_row,
+    selection_metric,
+)
 
 Grouping = Literal["layer", "module", "matrix"]
 
@@ -94,6 +100,7 @@ def run(config: Config) -> CombineResult:
         engines["dev"],
         engines["test"],
         even_grid(config.points),
+        metric=selection_metric(dev),
         endpoint_split=config.endpoint_split,
         store=store,
         progress=config.progress,

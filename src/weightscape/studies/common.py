@@ -36,17 +36,33 @@ Device = Annotated[str, AfterValidator(_device)]
 """Where a study computes: ``auto`` (the GPU when present), ``cpu``, ``cuda``, ``cuda:N``."""
 
 
-def resolve_checkpoints(anchors, zoo: Path | None, config: Path | None) -> list[Any]:
-    """Checkpoints by path, or by name in the ``zoo`` manifest (a path that exists wins)."""
+def resolve_checkpoints(
+    anchors, zoo: Path | None, config: Path | None, adapter_base: Path | None = None
+) -> list[Any]:
+    """Checkpoints by path, or by name in the ``zoo`` manifest (a path that exists wins).
+
+    ``adapter_base`` is the base model of the anchors that are peft adapter folders
+    (``--adapter-base``); a flag that no anchor uses is refused rather than ignored.
+    """
+    from weightscape.errors import WeightscapeError
     from weightscape.models.checkpoint import Checkpoint
+    from weightscape.models.peft_anchor import is_adapter_folder
     from weightscape.models.zoo import Zoo
 
     manifest = Zoo.from_manifest(zoo) if zoo is not None else None
+    by_path = [manifest is None or Path(a).exists() for a in anchors]
+    adapters = [use and is_adapter_folder(a) for a, use in zip(anchors, by_path, strict=True)]
+    if adapter_base is not None and not any(adapters):
+        raise WeightscapeError(
+            f"--adapter-base '{adapter_base}' was given, but none of the checkpoints "
+            f"({', '.join(map(str, anchors))}) is a peft adapter folder (adapter_config.json). "
+            "Drop --adapter-base, or give the adapter folders."
+        )
     return [
-        manifest[a]
-        if manifest is not None and not Path(a).exists()
-        else Checkpoint.from_path(a, config=config)
-        for a in anchors
+        Checkpoint.from_path(a, config=config, adapter_base=adapter_base if adapter else None)
+        if use
+        else manifest[a]
+        for a, use, adapter in zip(anchors, by_path, adapters, strict=True)
     ]
 
 
@@ -107,7 +123,8 @@ class TableFields(StudyConfig):
     task: str = Field(
         "rotten_tomatoes",
         description="built-in dataset name, or a CSV/TSV/JSONL/parquet file or saved datasets "
-        "folder",
+        "folder, or text:PATH (documents of a text file, one per line, or of a JSONL file or "
+        "datasets folder's text column) scored by the anchors' language-model loss",
     )
     text_columns: tuple[str, ...] | None = Field(
         None, min_length=1, max_length=2, description="input column(s) of a file task"
@@ -170,6 +187,18 @@ class EvalFields(StudyConfig):
         "checkpoints whose config.json names no labels; default: read from id2label and matched "
         "to the task's labels by name",
     )
+    dtype: Literal["float32", "bfloat16", "float16", "anchors"] = Field(
+        "float32",
+        description="dtype the points are evaluated in: float32 whatever the anchors hold, "
+        "bfloat16, float16, or anchors (the anchors' own dtype when they all agree); each "
+        "combination is computed in float32 and cast once",
+    )
+    mask_seed: int = Field(
+        0,
+        ge=0,
+        description="seed of the fixed mask (15% of each document's tokens) when a masked "
+        "language model scores a text task",
+    )
     store: Path | None = Field(
         None, description="results store (SQLite); default: OUT/results.sqlite"
     )
@@ -197,6 +226,8 @@ class EvalFields(StudyConfig):
             max_length=self.max_length,
             label_map=self.label_map,
             model_labels=self.model_labels,
+            dtype=self.dtype,
+            mask_seed=self.mask_seed,
         )
 
     def results_store(self, out: Path):
@@ -270,10 +301,15 @@ class AnchorFields(StudyConfig):
         None, description="reference config folder for bare .safetensors/.bin files"
     )
     tokenizer: Path | None = Field(None, description="tokenizer folder (default: the anchor's)")
+    adapter_base: Path | None = Field(
+        None,
+        description="base model folder of the anchors that are peft adapter folders, when "
+        "their adapter_config.json names no local base",
+    )
 
     def checkpoints(self):
         """The anchors as checkpoints: a path that exists wins over a name in ``zoo``."""
-        return resolve_checkpoints(self.anchors, self.zoo, self.config)
+        return resolve_checkpoints(self.anchors, self.zoo, self.config, self.adapter_base)
 
     def tokenizer_folder(self) -> Path | None:
         """``tokenizer``, else the zoo's tokenizer, else None (each anchor's own)."""

@@ -15,7 +15,13 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
-from weightscape.studies.pair import TRAIN_FIELDS, PairFields, best_row, endpoint_row
+from weightscape.studies.pair import (
+    TRAIN_FIELDS,
+    PairFields,
+    best_row,
+    endpoint_row,
+    selection_metric,
+)
 
 CURVE_FIELDS = {
     **TRAIN_FIELDS,
@@ -88,14 +94,20 @@ class CurveResult(NamedTuple):
 
 
 def table_rows(
-    dev_walks: dict[str, Any], test_walks: dict[str, Any], endpoint_split: str = "test"
+    dev_walks: dict[str, Any],
+    test_walks: dict[str, Any],
+    endpoint_split: str = "test",
+    metric: str = "accuracy",
 ) -> list[dict[str, Any]]:
     """Qin et al.'s Table 1 from the line and the curve walked on dev and test: the best point of
-    each (t chosen on dev accuracy) and the better endpoint (chosen on ``endpoint_split``)."""
+    each (t chosen on dev ``metric``: accuracy, or a text task's loss) and the better endpoint
+    (chosen on ``endpoint_split``)."""
     from weightscape.analyses.best_point import best_of_walks
 
     best = {
-        name: best_of_walks(dev_walks[name], test_walks[name], endpoint_split=endpoint_split)
+        name: best_of_walks(
+            dev_walks[name], test_walks[name], metric=metric, endpoint_split=endpoint_split
+        )
         for name in ("line", "curve")
     }
     return [
@@ -143,5 +155,5 @@ def run(config: Config) -> CurveResult:
                 engine, even_grid(config.points), path=path, store=store, progress=config.progress
             )
             del engine  # one working model at a time
-    rows = table_rows(walks["dev"], walks["test"], config.endpoint_split)
+    rows = table_rows(walks["dev"], walks["test"], config.endpoint_split, selection_metric(dev))
     return CurveResult(walks["dev"], anchors, history, walks["test"], rows)

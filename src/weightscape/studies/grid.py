@@ -149,14 +149,14 @@ def _add_weight_matrices(grid, spec, base) -> None:
     are already there: :func:`connectivity_grid` measures the AUC in them."""
     import numpy as np
 
-    from weightscape.analyses.weight_stats import cosine_similarities, gram_matrix
+    from weightscape.analyses.weight_stats import cached_gram_matrix, cosine_similarities
     from weightscape.models.space import HEAD_PATTERNS
 
     anchors = list(spec.anchors)
     if base is not None:
         # A finetuned head is drawn anew (whatever head the base has), so it is no task vector.
         encoder = spec.space.model_copy(update={"exclude": (*spec.space.exclude, *HEAD_PATTERNS)})
-        gram = gram_matrix(anchors, encoder, base, skip_missing_in_base=True)
+        gram = cached_gram_matrix(anchors, encoder, base, skip_missing_in_base=True)
         cosines = cosine_similarities(gram)
         np.fill_diagonal(cosines, 1.0)
         grid.matrices["task_vector_cosine"] = cosines

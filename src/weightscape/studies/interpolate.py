@@ -2,6 +2,12 @@
 
 Qin et al. (2022) use 26 points on the line, Juneja et al. (2023) 10-11 on 512 examples, Gueta
 et al. (2023) extrapolate with log steps past the endpoints (``extrapolate``).
+
+An anchor may be the bare pretrained model (a ``BertModel`` folder, no task head) that the
+others were finetuned from: it is read under the classifier's tensor names and takes the
+classifier's head (:mod:`weightscape.models.aliases`), so on ``BASE FT`` t = 1 is the
+classifier exactly, t = 0 is the base encoder under the classifier's head, and ``extrapolate``
+walks the task-vector line (WiSE-FT; task-vector scaling).
 """
 
 from __future__ import annotations
@@ -24,7 +30,11 @@ class Config(AnchorFields, ProbeFields, EvalFields, SpaceFields):
     """A walk along one path between anchors."""
 
     anchors: tuple[str, ...] = positional(
-        "checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain"
+        "checkpoint paths (or names in --zoo): 2 for a line, more for bezier/polychain. One may "
+        "be the bare pretrained model the others were finetuned from (no task head, e.g. "
+        "MiniLM's folder): it takes the classifier's head, so `interpolate BASE FT "
+        "--extrapolate` walks the task vector (t=1 is the classifier exactly, t=0 the base "
+        "encoder under the classifier's head)"
     )
     path: str = Field("linear", description="path type: linear, bezier, polychain")
     points: int | None = Field(

@@ -71,7 +71,11 @@ class PairFields(TableFields, EvalFields, SpaceFields):
         return resolve_checkpoints(self.anchors, self.zoo, self.config)
 
     def splits(self) -> tuple[Any, Any, Any]:
-        """``(train, dev, test)``: the train split (or its subset) and the evaluation subsets."""
+        """``(train, dev, test)``: the train split (or its subset) and the evaluation subsets.
+
+        On a text task, training minimises the language model's own loss
+        (:mod:`weightscape.training.lm_batches`).
+        """
         from weightscape.data import subset
 
         parts = self.task_splits()
@@ -89,10 +93,22 @@ class PairFields(TableFields, EvalFields, SpaceFields):
         return {target: getattr(self, source) for source, target in fields.items()}
 
 
+def selection_metric(task: Any) -> str:
+    """The metric that picks t on dev and the better endpoint: accuracy (Qin et al.), or on a
+    text task (no labels) the language model's loss, the number such a task is about."""
+    return "accuracy" if getattr(task, "num_labels", None) is not None else "loss"
+
+
+def _by(best: dict[str, Any]) -> str:
+    """`` loss`` when the choice was made by a metric other than accuracy (a text task)."""
+    metric = best.get("metric", "accuracy")
+    return "" if metric == "accuracy" else f" {metric}"
+
+
 def best_row(best: dict[str, Any], name: str) -> dict[str, Any]:
     """A table row of :func:`~weightscape.analyses.best_point.best_of_walks`'s chosen point."""
     return {
-        "method": f"{name} (best t = {best['t']:.2f} on dev)",
+        "method": f"{name} (best t = {best['t']:.2f} on dev{_by(best)})",
         "t": best["t"],
         "dev": best["dev"],
         "test": best["test"],
@@ -102,7 +118,9 @@ def best_row(best: dict[str, Any], name: str) -> dict[str, Any]:
 def endpoint_row(best: dict[str, Any]) -> dict[str, Any]:
     """The table row of the better endpoint, naming the split that chose it."""
     return {
-        "method": f"better endpoint on {best['endpoint_split']} ({best['better_endpoint']})",
+        "method": (
+            f"better endpoint on {best['endpoint_split']}{_by(best)} ({best['better_endpoint']})"
+        ),
         "endpoint": best["better_endpoint"],
         "chosen_on": best["endpoint_split"],
         "dev": best["endpoint_dev"],

@@ -1,7 +1,8 @@
 """Connectivity through pretraining (Qin et al. 2022, Figs. 6-7): the ``pretrain`` command.
 
 Pretrain a small masked LM (:mod:`weightscape.training.pretrain`), then at each saved checkpoint
-finetune two task-A copies and one task-B copy and walk the lines between them
+finetune two task-A copies and one task-B copy and walk the lines between them, and walk the
+line between each pair of consecutive checkpoints scored by the masked-LM loss itself
 (:mod:`weightscape.analyses.pretraining`). The defaults fit 2 CPU cores in well under an hour
 (measured, docs/pretraining.md): the 2-layer, hidden-128 model with MiniLM's 30,522-word
 vocabulary for 1,000 steps (batch 32 x 64 tokens) takes about 17 min on a quiet machine; then,
@@ -68,6 +69,12 @@ class Config(StudyConfig):
         256, ge=2, description="training rows the generalised loss's linear head is fitted on"
     )
     points: int = Field(11, ge=2, description="points along each path, both ends included")
+    mlm_eval_size: int = Field(
+        256,
+        ge=0,
+        description="documents the masked-LM loss along the line between consecutive "
+        "pretraining checkpoints is evaluated on (held-out texts of the source; 0: off)",
+    )
     device: Device = Field("cpu", description="auto (GPU if present), cpu, cuda, cuda:N")
     progress: bool = Field(True, description="show progress bars")
     out: Path = Field(Path("weightscape-out/pretrain"), description="output folder (reruns resume)")
@@ -129,12 +136,15 @@ class Config(StudyConfig):
             eval_size=self.eval_size,
             probe_train=self.probe_train,
             points=self.points,
+            mlm_eval_size=self.mlm_eval_size,
         )
 
     def estimated_points(self, models: int | None = None) -> int:
-        """Points evaluated: three walks at each studied checkpoint."""
+        """Points evaluated: three walks at each studied checkpoint, and the masked-LM line
+        between each pair of consecutive ones."""
         saved = {s for s in self.save_steps if s <= self.steps} | {self.steps}
-        return 3 * self.points * len(saved)
+        lines = len(saved) - 1 if self.mlm_eval_size else 0
+        return 3 * self.points * len(saved) + self.points * lines
 
 
 def run(config: Config) -> dict:

@@ -20,12 +20,15 @@ evaluated point); the plots and tables are drawn from that file alone
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
 from weightscape.studies.common import EvalFields, SpaceFields
+
+logger = logging.getLogger(__name__)
 
 SECTIONS = ("pb", "edges", "paths")
 LEVELS = ("dataset", "family", "general")
@@ -200,20 +203,20 @@ def run(config: Config) -> RegionResult:
 
 
 def run_sections(study, config: Config) -> RegionResult:
-    """Count the points of ``config.sections`` (printed on stderr), then run them, saving
-    ``regions.json`` after each (with ``estimate_only``, only the count is saved)."""
-    import sys
+    """Count the points of ``config.sections`` (logged at INFO: on stderr from the command
+    line), then run them, saving ``regions.json`` after each (with ``estimate_only``, only the
+    count is saved)."""
     import time
 
     out = Path(config.out)
     steps = section_steps(study, config)
     plan = study.plan(lambda: [steps[section]() for section in config.sections])
-    print(
-        f"region: {plan.to_evaluate} points to evaluate ({plan.distinct} distinct, "
-        f"{plan.stored} already stored; "
-        + ", ".join(f"{t} {n}" for t, n in plan.by_target.items())
-        + ")",
-        file=sys.stderr,
+    logger.info(
+        "region: %d points to evaluate (%d distinct, %d already stored; %s)",
+        plan.to_evaluate,
+        plan.distinct,
+        plan.stored,
+        ", ".join(f"{t} {n}" for t, n in plan.by_target.items()),
     )
     out.mkdir(parents=True, exist_ok=True)
     path = out / "regions.json"
@@ -297,9 +300,28 @@ def _targets(models, config: Config):
         error = unknown_name_error("tag", config.tag, available)
         raise WeightscapeError(f"{error} (model '{untagged[0].name}' has no such tag; see --tag)")
     names = sorted({dataset_of(m.tags[config.tag]) for m in models})
-    return load_targets(
+    targets = load_targets(
         names, train_size=config.probe_train, test_size=config.probe_test, seed=config.seed
     )
+    _refuse_text_targets(targets, config.tag)
+    return targets
+
+
+def _refuse_text_targets(targets, tag: str) -> None:
+    """A region's generalised loss is a linear probe fitted on labelled examples of each
+    target; a text task has no labels, so it cannot be a target (yet)."""
+    from weightscape.data import TextTask
+    from weightscape.errors import WeightscapeError
+
+    text = sorted(name for name, target in targets.items() if isinstance(target.test, TextTask))
+    if text:
+        raise WeightscapeError(
+            f"`weightscape region` scores every point by a linear probe fitted on a labelled "
+            f"target dataset, and the '{tag}' tag names text task(s) {text} (documents without "
+            "labels, scored by a language model's loss). Region analyses of language models are "
+            "not supported yet: walk their paths with `weightscape interpolate`, `grid`, "
+            "`plane` or `basins`, or tag the models with classification datasets."
+        )
 
 
 def _settings(study, config: Config) -> dict[str, Any]:

@@ -8,6 +8,9 @@ finetuned from several pretrained models on purpose (Gueta et al. App. B) takes
 ``--per-model-base``: each task vector starts from the base its model's own ``base`` tag names
 (:func:`~weightscape.models.zoo_base.resolve_model_bases`); ``--by base`` scores the clusters
 against the bases.
+
+A zoo whose models have no tags (and no ``--by``) is clustered into ``--k`` clusters, scored
+against nothing: the matrices, t-SNE, PCA and the clusters are written, accuracy and F1 are not.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ class Config(SpaceFields):
         min_length=1,
     )
     k: int | None = Field(
-        None, ge=2, description="clusters for every tag (default: each tag's number of values)"
+        None,
+        ge=2,
+        description="number of clusters: required when the models have no tags; with tags, the "
+        "clusters for every tag (default: each tag's number of values)",
     )
     distance: Literal["cosine", "euclidean"] = Field(
         "cosine",
@@ -105,12 +111,15 @@ def run(config: Config):
             "Give the models: --zoo (a zoo manifest with tagged models) or --models (a glob of "
             "checkpoint folders)."
         )
+    models = list(zoo)
+    # The base first: task vectors from a wrong or unknown base are the graver mistake.
     base = resolve_model_bases(zoo) if config.per_model_base else resolve_base(zoo, config.base)
+    by = tags_to_score(config, models)
     similarity = analyse_similarity(
-        list(zoo),
+        models,
         base,
         space=config.parameter_space(),
-        by=config.by,
+        by=by,
         k=config.k,
         distance=config.distance,
         seed=config.seed,
@@ -121,3 +130,28 @@ def run(config: Config):
     bases = base if isinstance(base, list) else [base]
     note_anchors([*zoo, *bases])
     return similarity
+
+
+def tags_to_score(config: Config, models: list) -> tuple[str, ...]:
+    """The tags the clusters are scored against: ``--by``, or none when it was left out and the
+    models have no tags at all; checks ``--k`` against the number of models first.
+
+    Raises:
+        WeightscapeError: ``--k`` exceeds the number of models, or there is neither a tag to
+            score against nor a ``--k``.
+    """
+    from weightscape.errors import WeightscapeError
+
+    if config.k is not None and len(models) >= 2 and config.k > len(models):
+        raise WeightscapeError(
+            f"--k: {config.k} clusters of {len(models)} models; give --k from 2 to {len(models)}."
+        )
+    if "by" in config.model_fields_set or any(m.tags for m in models):
+        return config.by
+    if config.k is None:
+        raise WeightscapeError(
+            f"--k: the {len(models)} models have no tags to score clusters against or to count "
+            f"clusters from; give the number of clusters, --k from 2 to {len(models)} (or tag the "
+            "models in the zoo manifest and pass --by)."
+        )
+    return ()

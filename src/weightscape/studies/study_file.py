@@ -42,7 +42,7 @@ from weightscape.settings import problem_lines
 
 # Step names whose study module is named otherwise.
 MODULE_OF = {"pretrain": "pretraining", "mean-path": "mean_path", "run-distance": "run_distance"}
-INPUT_PATHS = ("zoo", "zoo_file", "grid", "config", "tokenizer")
+INPUT_PATHS = ("zoo", "zoo_file", "grid", "config", "tokenizer", "from_run", "adapter_base")
 TASK_FIELDS = ("task", "source_task", "target_task", "task_a", "task_b")
 
 
@@ -192,6 +192,7 @@ def _build_steps(study: Study, top: StudyFile, root: Path) -> list[str]:
         shared = getattr(module, "SHARES_EVALUATION", True)
         values = {k: v for k, v in top.evaluation.items() if shared and k in fields}
         used |= set(values)
+        values = _inputs(values, root, fields)  # a task file next to the study, as in a step
         context = {
             "out": study.out / f"{i + 1:02d}-{name}",
             "store": study.out / "results.sqlite",
@@ -234,8 +235,10 @@ def _inputs(given: dict[str, Any], root: Path, fields: dict[str, Any]) -> dict[s
             out[key] = str(root / out[key])
     for key in TASK_FIELDS:  # a task is a built-in name or a file: a file next to the study
         task = out.get(key)
-        if key in fields and isinstance(task, str) and (root / task).exists():
-            out[key] = str(root / task)
+        prefix = "text:" if isinstance(task, str) and task.startswith("text:") else ""
+        path = task[len(prefix) :] if isinstance(task, str) else ""
+        if key in fields and path and (root / path.split("::")[0]).exists():
+            out[key] = prefix + str(root / path)  # text:PATH keeps its prefix, dir::split its split
     return out
 
 

@@ -12,9 +12,13 @@ finetuning, BitFit (biases and the head), LoRA and bottleneck adapters (the adde
 head).
 
 Checkpoints are saved as safetensors model directories at chosen steps, each with an entry in the
-output's ``zoo.yaml``. A checkpoint of a method that adds modules (LoRA, adapters) holds the whole
-model (frozen base, added tensors, head) plus a ``weightscape_tuning.json`` sidecar from which
-the engine rebuilds the same architecture (:mod:`weightscape.models.tuning_spec`).
+output's ``zoo.yaml``. A LoRA checkpoint is a standard peft adapter folder (``adapter_config.json``,
+``adapter_model.safetensors``: the LoRA matrices and the head) over the pretrained base, which
+``PeftModel.from_pretrained`` loads (:mod:`weightscape.models.peft_anchor`; with init noise, over
+the run's own base saved in ``OUT/NAME/base``); its zoo entry names that base (``adapter_base``).
+A bottleneck-adapter checkpoint holds the whole model (frozen base, added tensors, head) plus a
+``weightscape_tuning.json`` sidecar from which the engine rebuilds the same architecture
+(:mod:`weightscape.models.tuning_spec`).
 
 With ``dynamics_examples`` set, the run also records its training dynamics (the true label's
 probability on a seeded subset of its training examples every ``dynamics_every`` steps and at the
@@ -24,6 +28,7 @@ end) into ``OUT/NAME/dynamics.npz``, for dataset cartography (:mod:`.dynamics`).
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,10 +37,12 @@ import numpy as np
 
 from weightscape.data import Task, subset
 from weightscape.errors import WeightscapeError
+from weightscape.logs import quiet_libraries
 from weightscape.models.checkpoint import Checkpoint
+from weightscape.models.pretrained import BUILTIN_MODELS
 from weightscape.models.space import is_head
 from weightscape.models.tuning import METHODS
-from weightscape.models.tuning_spec import write_tuning_spec
+from weightscape.models.tuning_spec import LoraSpec, write_tuning_spec
 from weightscape.models.zoo import append_to_manifest
 from weightscape.outputs import write_json
 from weightscape.training.batches import training_batches
@@ -104,6 +111,7 @@ def finetune(
         device=model.device,
     )
     saved, log = [], []
+    adapter_base = _adapter_base(model, config, out_dir)  # LoRA runs: what the adapters apply to
     model.train()
     start = time.perf_counter()
     for step in tqdm(range(1, config.steps + 1), desc=config.name, disable=not progress):
@@ -118,7 +126,7 @@ def finetune(
         if recorder is not None:
             recorder.after_step(model, step)
         if step in save_at:
-            saved.append(_save(model, tokenizer, config, dataset, out_dir, step))
+            saved.append(_save(model, tokenizer, config, dataset, out_dir, step, adapter_base))
     if recorder is not None:  # before the log, which marks a run finished
         recorder.save(out_dir / config.name)
     _write_log(out_dir / config.name / "train_log.json", config, log, time.perf_counter() - start)
@@ -153,14 +161,14 @@ def half_of(task: Task, half: int, seed: int = 0) -> Task:
     return task.select(np.sort(rows), name=f"{task.name}:half{half}")
 
 
+@quiet_libraries("transformers")  # no load report for the re-initialised head
 def _load_base(config: FinetuneConfig, train: Task):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from weightscape.models.architecture import quiet_transformers, raise_if_remote_code
+    from weightscape.models.architecture import raise_if_remote_code
     from weightscape.models.pretrained import resolve_model_path
 
-    quiet_transformers()
     base = resolve_model_path(config.base)
     torch.manual_seed(config.head_seed)  # any module the base lacks is initialised from this
     try:
@@ -193,22 +201,62 @@ def _load_base(config: FinetuneConfig, train: Task):
     return model, tokenizer
 
 
+def _adapter_base(model, config: FinetuneConfig, out_dir: Path) -> Path | None:
+    """The base model folder a LoRA run's peft adapters apply to (None for other methods).
+
+    The pretrained base itself, unless init noise moved the frozen weights: then the run's own
+    base, saved once in ``OUT/NAME/base`` (a plain model folder), since an adapter over the
+    pretrained base would compute another function.
+    """
+    from weightscape.models.pretrained import resolve_model_path
+
+    if not isinstance(config.tuning, LoraSpec):
+        return None
+    if config.init_noise_std == 0:
+        return resolve_model_path(config.base).resolve()
+    from transformers import AutoModelForSequenceClassification
+
+    from weightscape.models.peft_anchor import plain_state
+
+    folder = out_dir / config.name / "base"
+    plain = AutoModelForSequenceClassification.from_config(model.config, trust_remote_code=False)
+    plain.load_state_dict(plain_state(model), strict=True)
+    plain.save_pretrained(str(folder))
+    return folder.resolve()
+
+
 def _save(
-    model, tokenizer, config: FinetuneConfig, dataset: str, out_dir: Path, step: int
+    model,
+    tokenizer,
+    config: FinetuneConfig,
+    dataset: str,
+    out_dir: Path,
+    step: int,
+    adapter_base: Path | None = None,
 ) -> Checkpoint:
     folder = out_dir / config.name / f"step-{step}"
-    # The full state dict (a tuned model's base, added tensors and head) under the names the
-    # working model will have: the model is the plain HF model with modules injected in place.
-    model.save_pretrained(str(folder))  # safetensors
+    entry: dict[str, Any] = {}
+    if adapter_base is not None:  # LoRA: a standard peft adapter folder (peft_anchor)
+        from weightscape.models.peft_anchor import save_adapter
+
+        save_adapter(model, config.tuning, folder, adapter_base)
+        # A built-in base by its name, any other by its path from the zoo file (portable).
+        portable = config.base in BUILTIN_MODELS and config.init_noise_std == 0
+        entry["adapter_base"] = (
+            config.base if portable else os.path.relpath(adapter_base, Path(out_dir).resolve())
+        )
+    else:
+        # The full state dict (an adapter-tuned model's base, added tensors and head) under the
+        # names the working model will have: modules are injected in place.
+        model.save_pretrained(str(folder))  # safetensors
+        if config.tuning.adds_modules():
+            write_tuning_spec(folder, config.tuning)
     tokenizer.save_pretrained(str(folder))
-    if config.tuning.adds_modules():
-        write_tuning_spec(folder, config.tuning)
     name = config.name if step == config.steps else f"{config.name}@{step}"
     tags = {**_tags(config, dataset, out_dir), "step": step}
-    append_to_manifest(
-        out_dir / "zoo.yaml", {"name": name, "path": str(folder.relative_to(out_dir)), "tags": tags}
-    )
-    return Checkpoint.from_path(folder, name=name, tags=tags)
+    path = str(folder.relative_to(out_dir))
+    append_to_manifest(out_dir / "zoo.yaml", {"name": name, "path": path, **entry, "tags": tags})
+    return Checkpoint.from_path(folder, name=name, tags=tags, adapter_base=adapter_base)
 
 
 def _tags(config: FinetuneConfig, dataset: str, out_dir: Path) -> dict[str, Any]:
@@ -217,8 +265,6 @@ def _tags(config: FinetuneConfig, dataset: str, out_dir: Path) -> dict[str, Any]
     The ``base`` tag is a built-in name as given, or a path relative to ``out_dir`` (the
     manifest's folder, where ``resolve_base`` looks first), so the zoo reads from any directory.
     """
-    import os
-
     from weightscape.models.pretrained import BUILTIN_MODELS, resolve_model_path
 
     base = config.base

@@ -42,7 +42,12 @@ class CombineConfig(BaseModel):
 
 
 class GroupMixer(Mixer):
-    """sigmoid(a_g) * theta1 + (1 - sigmoid(a_g)) * theta2 for each group g."""
+    """sigmoid(a_g) * theta1 + (1 - sigmoid(a_g)) * theta2 for each group g.
+
+    Groups are those of the tensors the model holds (a tied token table is one tensor, in one
+    group). Beside a bare base, both terms of the task head are the classifier's head
+    (:class:`~weightscape.training.mixing.FrozenAnchors`), so the head is the classifier's
+    whatever its logit, which then gets no gradient and keeps ``init``."""
 
     def __init__(self, anchors: FrozenAnchors, group_by: str, init: float) -> None:
         super().__init__()

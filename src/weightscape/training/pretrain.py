@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from weightscape.errors import WeightscapeError
+from weightscape.logs import quiet_libraries
 from weightscape.models.checkpoint import Checkpoint
 from weightscape.models.zoo import append_to_manifest
 from weightscape.outputs import write_json
@@ -124,11 +125,9 @@ def pretrain(
     from transformers import BertForMaskedLM, get_linear_schedule_with_warmup
 
     from weightscape.evaluation.working_model import resolve_device
-    from weightscape.models.architecture import quiet_transformers
 
     if not texts:
         raise WeightscapeError("pretrain needs at least one text; got an empty list.")
-    quiet_transformers()
     out_dir = Path(out_dir)
     tokenizer = _load_tokenizer(config.tokenizer)
     torch.manual_seed(config.seed)  # the random init, then masking and dropout
@@ -184,6 +183,7 @@ def pretrained_checkpoints(
     return pretrain(config, texts, out_dir, **options)
 
 
+@quiet_libraries("transformers")
 def _load_tokenizer(folder: str) -> Any:
     from transformers import AutoTokenizer
 

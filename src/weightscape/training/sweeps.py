@@ -244,7 +244,9 @@ def run_sweep(
 def _finished(config: FinetuneConfig, out_dir: Path) -> bool:
     run_dir = out_dir / config.name
     log = run_dir / "train_log.json"
-    if not (log.is_file() and (run_dir / f"step-{config.steps}" / "model.safetensors").is_file()):
+    last = run_dir / f"step-{config.steps}"
+    weights = ("model.safetensors", "adapter_model.safetensors")  # LoRA runs: peft folders
+    if not (log.is_file() and any((last / name).is_file() for name in weights)):
         return False
     logged = _logged_settings(json.loads(log.read_text()).get("config"))
     wanted = config.flat()

@@ -6,6 +6,9 @@ place (peft's ``inject_adapter_in_model``, not a ``PeftModel``): its tensor name
 default adapter name: ``...query.base_layer.weight``, ``...query.lora_A.default.weight``,
 ``...query.lora_B.default.weight``. ``A`` is drawn as peft draws it (Kaiming uniform) from the
 module seed and ``B`` starts at zero, so a tuned model starts exactly at the model it tunes.
+
+A LoRA run is saved as a standard peft adapter folder, and peft adapter folders are read back
+under these names (:mod:`weightscape.models.peft_anchor`).
 """
 
 from __future__ import annotations

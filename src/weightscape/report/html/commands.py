@@ -28,6 +28,13 @@ TITLES = {
 }
 
 
+# A language model's walk: the loss is the mean NLL over all target tokens, accuracy over them.
+LM_AXES = (
+    "loss (token-mean negative log likelihood, nats)",
+    "token accuracy (fraction of targets predicted)",
+)
+
+
 def _series(path: dict[str, Any], name: str | None = None) -> dict[str, Any]:
     """A walk (``path.json``) as a curve series, its loss barrier located."""
     points = path["points"]
@@ -49,7 +56,8 @@ def interpolate(view) -> None:
     series = _series(path)
     view.say(reading.walk(path, series["barrier"]["t"] if series["barrier"] else None))
     title = f"{path.get('path', 'linear')} path on {path.get('task')}"
-    view.plot("path", plots.curves([series], title), fallback="path.png")
+    axes = LM_AXES if reading.is_language_model_walk(path) else None
+    view.plot("path", plots.curves([series], title, y_titles=axes), fallback="path.png")
 
 
 def demo(view) -> None:
@@ -202,21 +210,29 @@ def similarity(view) -> None:
     view.say(reading.similarity(result))
     names, tags = result["names"], result.get("tags", [])
     for tag in result.get("clusterings", {}):
-        groups = [t.get(tag) for t in tags]
-        for method in ("tsne", "pca"):
-            xy = arrays.get(f"embedding_{method}")
-            if xy is None:
-                continue
-            title = f"{method.upper().replace('TSNE', 't-SNE')} of task vectors, coloured by {tag}"
-            axes = ("t-SNE 1", "t-SNE 2") if method == "tsne" else ("PC 1", "PC 2")
-            spec = plots.scatter(xy.tolist(), names, groups, title, group_title=tag, axes=axes)
-            view.plot(f"{method} {tag}", spec, fallback=f"{method}-{tag}.png")
+        _embeddings(view, arrays, names, [t.get(tag) for t in tags], tag, f"-{tag}")
+    clusters = result.get("clusters")
+    if not result.get("clusterings") and clusters:  # no tags: colour by the k clusters
+        groups = [f"cluster {c}" for c in clusters["labels"]]
+        _embeddings(view, arrays, names, groups, "cluster", "")
     if "cosine" in arrays:
         spec = plots.heatmap(
             arrays["cosine"].tolist(), names, "Cosine similarity of task vectors",
             value="cosine", value_label="cosine similarity (-1 to 1)", signed=True,
         )  # fmt: skip
         view.plot("cosine", spec, fallback="cosine.png", height=_square(len(names)))
+
+
+def _embeddings(view, arrays, names, groups, group: str, suffix: str) -> None:
+    """The t-SNE and PCA scatters of the task vectors, coloured by ``groups``."""
+    for method in ("tsne", "pca"):
+        xy = arrays.get(f"embedding_{method}")
+        if xy is None:
+            continue
+        title = f"{method.upper().replace('TSNE', 't-SNE')} of task vectors, coloured by {group}"
+        axes = ("t-SNE 1", "t-SNE 2") if method == "tsne" else ("PC 1", "PC 2")
+        spec = plots.scatter(xy.tolist(), names, groups, title, group_title=group, axes=axes)
+        view.plot(f"{method} {group}", spec, fallback=f"{method}{suffix}.png")
 
 
 def region(view) -> None:
@@ -280,6 +296,14 @@ def pretraining(view) -> None:
         spec = plots.lines(steps, series, "Barrier between two finetuned copies per checkpoint",
                            x_title="pretraining step", y_title="barrier")  # fmt: skip
         view.plot("barriers", spec, fallback="pretraining-barriers.png")
+    lines = result.get("mlm_paths") or []
+    if lines:
+        series = {f"{r['from_step']} -> {r['to_step']}": r["loss"] for r in lines}
+        spec = plots.lines(lines[0]["t"], series,
+                           "Masked-LM loss along the line between consecutive checkpoints",
+                           x_title="t (0: earlier checkpoint, 1: later)",
+                           y_title=LM_AXES[0].replace("loss", "masked-LM loss", 1))  # fmt: skip
+        view.plot("masked-LM paths", spec, fallback="pretraining-mlm-paths.png")
 
 
 def fuse(view) -> None:

@@ -52,13 +52,21 @@ def layout(title: str, subtitle: str | None = None, **extra: Any) -> dict[str, A
     return base
 
 
-def curves(series: Sequence[dict[str, Any]], title: str, x_title: str = T_AXIS) -> Spec:
+def curves(
+    series: Sequence[dict[str, Any]],
+    title: str,
+    x_title: str = T_AXIS,
+    y_titles: tuple[str, str] | None = None,
+) -> Spec:
     """Loss (left) and accuracy (right) along t for each series, the loss barrier marked.
 
     Each series: ``name``, ``t``, ``loss``, ``accuracy`` (lists), and optionally ``barrier``
     (``{"t", "value"}``: where the loss rises most above its chord, and by how much).
-    Hovering a point shows the series (the pair), t, loss and accuracy.
+    Hovering a point shows the series (the pair), t, loss and accuracy. ``y_titles`` names the
+    two axes (default: classification loss and accuracy; a language model's walk passes its
+    token-mean NLL and token accuracy).
     """
+    loss_title, accuracy_title = y_titles or (METRIC_LABELS["loss"], METRIC_LABELS["accuracy"])
     data: list[dict[str, Any]] = []
     for i, s in enumerate(series):
         name, ts = label(s["name"]), list(s["t"])
@@ -94,9 +102,9 @@ def curves(series: Sequence[dict[str, Any]], title: str, x_title: str = T_AXIS) 
         "layout": layout(
             title,
             xaxis={**axis, "domain": [0, 0.45], "title": {"text": x_title}},
-            yaxis={**axis, "title": {"text": METRIC_LABELS["loss"]}},
+            yaxis={**axis, "title": {"text": loss_title}},
             xaxis2={**axis, "domain": [0.55, 1], "anchor": "y2", "title": {"text": x_title}},
-            yaxis2={**axis, "anchor": "x2", "title": {"text": METRIC_LABELS["accuracy"]}},
+            yaxis2={**axis, "anchor": "x2", "title": {"text": accuracy_title}},
         ),
     }
 

@@ -37,6 +37,8 @@ def walk(path: dict[str, Any], barrier_t: float | None = None) -> list[str]:
         return [f"{where}, no barrier is reported: {summary.get('note', 'no summary')}."]
     loss, accuracy = summary["loss"], summary.get("accuracy", {})
     at = f" at t = {fmt(barrier_t)}" if barrier_t is not None else ""
+    if is_language_model_walk(path):
+        return _lm_walk(path, where, at)
     first = (
         f"{where}, the loss barrier is {fmt(loss.get('barrier_height'))}{at} and accuracy drops "
         f"by {fmt(accuracy.get('barrier_height'))} below its chord."
@@ -46,6 +48,30 @@ def walk(path: dict[str, Any], barrier_t: float | None = None) -> list[str]:
     return [
         first,
         f"The best accuracy, {fmt(accuracy['best'])}, is at t = {fmt(accuracy.get('best_t'))}.",
+    ]
+
+
+def is_language_model_walk(path: dict[str, Any]) -> bool:
+    """Whether a walk's points were scored by a language model's loss on a text task (they
+    carry ``perplexity``, a metric defined for text tasks only)."""
+    points = path.get("points") or []
+    return bool(points) and all("perplexity" in (p.get("metrics") or {}) for p in points)
+
+
+def _lm_walk(path: dict[str, Any], where: str, at: str) -> list[str]:
+    """A language model's walk: the barrier of its token-mean NLL, and its perplexity."""
+    summary, points = path["summary"], path["points"]
+    accuracy = summary.get("accuracy", {})
+    ppl = [p["metrics"]["perplexity"] for p in points]
+    worst = max(range(len(ppl)), key=lambda i: ppl[i] if _finite(ppl[i]) else -1.0)
+    return [
+        f"{where} (documents scored by the language model's own loss), the loss barrier is "
+        f"{fmt(summary['loss'].get('barrier_height'))}{at}, in nats of the token-mean negative "
+        "log likelihood, and token accuracy (targets predicted by the argmax) drops by "
+        f"{fmt(accuracy.get('barrier_height'))} below its chord.",
+        f"Perplexity (exp of that loss) is {fmt(ppl[0])} at t = {fmt(points[0]['t'])}, "
+        f"{fmt(ppl[-1])} at t = {fmt(points[-1]['t'])}, and highest, {fmt(ppl[worst])}, at "
+        f"t = {fmt(points[worst]['t'])}.",
     ]
 
 
@@ -148,6 +174,14 @@ def similarity(result: dict[str, Any]) -> list[str]:
             f"the tag '{tag}' with clustering accuracy {fmt(clustering.get('accuracy'))} "
             f"(k = {clustering.get('k')})."
         )
+    clusters = result.get("clusters")
+    if not out and clusters:  # a zoo without tags: clusters of a given k, scored against nothing
+        sizes = [list(clusters["labels"]).count(c) for c in range(clusters["k"])]
+        out.append(
+            f"The {plural(len(result.get('names', [])), 'task vector')} fall into "
+            f"{clusters['k']} clusters of {', '.join(map(str, sizes))} models (no tags to score "
+            "them against)."
+        )
     return out[:2] or ["No clustering was scored."]
 
 
@@ -248,11 +282,23 @@ def pretraining(result: dict[str, Any]) -> list[str]:
     def barrier(c: dict[str, Any]) -> str:
         return fmt((c.get("same_task") or {}).get("loss_barrier"))
 
-    return [
+    sentences = [
         f"The loss barrier between two finetuned copies is {barrier(first)} from the checkpoint "
         f"at pretraining step {first.get('step')} and {barrier(last)} from step "
         f"{last.get('step')} ({plural(len(checkpoints), 'checkpoint')} studied)."
     ]
+    lines = result.get("mlm_paths") or []
+    if lines:
+        worst = max(lines, key=lambda r: _value(r.get("loss_barrier")))
+        sentences.append(
+            "Along the line between consecutive pretraining checkpoints, the masked-LM loss "
+            "(token-mean negative log likelihood on a fixed mask) goes from "
+            f"{fmt(lines[0]['loss'][0])} (step {lines[0]['from_step']}) to "
+            f"{fmt(lines[-1]['loss'][-1])} (step {lines[-1]['to_step']}); its largest barrier "
+            f"is {fmt(worst.get('loss_barrier'))}, between steps {worst['from_step']} and "
+            f"{worst['to_step']}."
+        )
+    return sentences
 
 
 def fuse(result: dict[str, Any]) -> list[str]:
