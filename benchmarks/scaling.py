@@ -56,7 +56,7 @@ def child(zoo: str, n: int, points: int, subset: int, task: str, store: str) -> 
         "points_per_path": points,
         "examples": subset,
         "seconds": seconds,
-        "computed": grid.stats.get("computed"),
+        "computed": grid.stats["computed_points"],
         "peak_mib": peak_kib / 1024,
     }
 

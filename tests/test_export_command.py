@@ -377,3 +377,23 @@ def test_learned_mix_of_a_combine_run(tiny_models, tiny_csv, tiny_task, tokenize
     assert torch.equal(logits_of(exported, tokenizer_dir), expected)
     with pytest.raises(WeightscapeError, match="--t: a learned layer-wise mix is no path"):
         run_export({"from_run": str(run_dir), "mix": "layer", "t": 0.5, "out": str(out)})
+
+
+def test_bottleneck_adapter_models_are_refused_not_silently_dropped(tiny_models, tmp_path, capsys):
+    """transformers cannot load bottleneck adapters: an exported folder would load without them,
+    silently another model, so the command refuses and says what it can export."""
+    import shutil
+
+    from weightscape.cli.main import main
+    from weightscape.models.tuning.adapter import AdapterSpec
+    from weightscape.models.tuning_spec import write_tuning_spec
+
+    adapted = tmp_path / "adapted"
+    shutil.copytree(tiny_models[0], adapted)
+    write_tuning_spec(adapted, AdapterSpec(bottleneck=4))
+    argv = ["export", str(adapted), str(tiny_models[1]), "--t", "0.5", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "bottleneck adapters" in err and "adapted" in err  # names the anchor
+    assert "Traceback" not in err
+    assert not (tmp_path / "o" / "model.safetensors").exists()

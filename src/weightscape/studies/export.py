@@ -209,12 +209,31 @@ def run(config: Config) -> ExportResult:
     from weightscape.provenance import note_anchors
 
     anchors, coefficients, extra, point = _resolve(config)
+    _refuse_bottleneck_adapters(anchors)
     note_anchors(anchors)
     out = Path(config.out)
     reused = out.is_dir() and read_provenance(out) is not None  # else _save refuses it
     folder = _save(anchors, coefficients, out, config, extra)
     names = [a.name for a in anchors]
     return ExportResult(folder, names, _as_json(coefficients), point, reused)
+
+
+def _refuse_bottleneck_adapters(anchors: list) -> None:
+    """A model tuned with bottleneck adapters has no format transformers loads: its
+    ``from_pretrained`` would drop the adapters without a word, a silently different model."""
+    from weightscape.errors import WeightscapeError
+    from weightscape.models.peft_anchor import tuning_spec_of
+    from weightscape.models.tuning.adapter import AdapterSpec
+
+    tuned = [a.name for a in anchors if isinstance(tuning_spec_of(a), AdapterSpec)]
+    if tuned:
+        raise WeightscapeError(
+            f"ANCHORS: {', '.join(tuned)} were tuned with bottleneck adapters, which "
+            "transformers cannot load (from_pretrained would silently drop them), so no exported "
+            "folder would hold the point outside weightscape. Export points of full, BitFit or "
+            "LoRA models; within weightscape, weightscape.evaluation.export.save_combination "
+            "writes a folder it reads back with its adapters."
+        )
 
 
 def _as_json(coefficients: Any) -> Any:
