@@ -335,14 +335,14 @@ class TensorReader:
         entry = header[self._stored.get(name, name)]
         dtype = getattr(torch, _SAFETENSORS_DTYPES[entry["dtype"]])
         item = torch.empty((), dtype=dtype).element_size()
-        buffer = bytearray((stop - start) * row_length * item)
-        with open(file, "rb", buffering=0) as handle:
-            handle.seek(data_start + entry["data_offsets"][0] + start * row_length * item)
-            if handle.readinto(buffer) != len(buffer):
-                raise WeightscapeError(f"Safetensors file '{file}' is truncated at '{name}'.")
-        if not buffer:
-            return torch.empty((0, row_length), dtype=dtype)
-        return torch.frombuffer(buffer, dtype=dtype).reshape(stop - start, row_length)
+        # Read straight into the new tensor's memory (no zero-filled staging buffer).
+        buffer = torch.empty((stop - start) * row_length * item, dtype=torch.uint8)
+        if buffer.numel():
+            with open(file, "rb", buffering=0) as handle:
+                handle.seek(data_start + entry["data_offsets"][0] + start * row_length * item)
+                if handle.readinto(buffer.numpy()) != buffer.numel():
+                    raise WeightscapeError(f"Safetensors file '{file}' is truncated at '{name}'.")
+        return buffer.view(dtype).reshape(stop - start, row_length)
 
 
 def _safetensors_layout(file: Path) -> tuple[int, dict[str, Any]]:
