@@ -205,6 +205,12 @@ def load_text_task(
     from weightscape.data.tables import _parse_spec, _read_table
 
     try:
+        named = Path(path_text.rsplit("::", 1)[0] if "::" in path_text else path_text)
+        if not Path(path_text).expanduser().exists() and not named.expanduser().exists():
+            raise WeightscapeError(
+                f"No file or directory at '{named}'. Give a plain text file (one document "
+                "per line), a JSON-lines file with a 'text' field, or a datasets folder."
+            )
         location, split = _parse_spec(path_text, None)
         if location.is_file() and location.suffix.lower() not in _TABLE_SUFFIXES:
             if text_column is not None:
