@@ -118,7 +118,7 @@ def test_a_damaged_or_unwritable_cache_only_costs_time(
         (where / hash_cache.FILE_NAME).write_bytes(b"not a database" * 100)
     else:
         where.write_text("a file where the cache folder should be")
-    monkeypatch.setattr(hash_cache, "_connection", None)
+    hash_cache._database.forget()  # open the damaged file afresh
     expected = hashlib.sha256(
         f"{checkpoint_module.ANCHOR_HASH_VERSION}:{_sha256(folder / 'model.safetensors')}:"
         f"{_config(folder)}".encode()

@@ -25,8 +25,32 @@ DEFAULT_METRICS: tuple[str, ...] = ("loss", "accuracy", "macro_f1", "mcc")
 _FINGERPRINT_VERSION = b"weightscape.task/1"
 
 
+class ContentKeyed:
+    """Equality and hashing by :meth:`fingerprint` (the content that defines a task), and
+    read-only arrays again after unpickling (numpy gives them back writeable, e.g. in a worker
+    process). Shared by every task type; ``_frozen_arrays`` names the arrays to freeze."""
+
+    _frozen_arrays: tuple[str, ...] = ()
+
+    def fingerprint(self) -> str:  # pragma: no cover - every task type defines it
+        raise NotImplementedError
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        for name in self._frozen_arrays:
+            getattr(self, name).setflags(write=False)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.fingerprint() == other.fingerprint()
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint())
+
+
 @dataclass(frozen=True, eq=False)
-class Task:
+class Task(ContentKeyed):
     """A text-classification dataset: inputs, integer labels, label names and row ids.
 
     Construction validates the content and normalises it: texts become tuples of ``str``,
@@ -80,22 +104,10 @@ class Task:
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "metrics", tuple(str(metric) for metric in self.metrics))
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        # Unpickled numpy arrays come back writeable (e.g. in a worker process): freeze them again.
-        self.__dict__.update(state)
-        self.labels.setflags(write=False)
-        self.ids.setflags(write=False)
+    _frozen_arrays = ("labels", "ids")
 
     def __len__(self) -> int:
         return len(self.text_a)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Task):
-            return NotImplemented
-        return self.fingerprint() == other.fingerprint()
-
-    def __hash__(self) -> int:
-        return hash(self.fingerprint())
 
     def __repr__(self) -> str:
         kind = "pairs" if self.is_pair else "single"

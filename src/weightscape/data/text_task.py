@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from weightscape.data.task import ContentKeyed
 from weightscape.errors import WeightscapeError
 
 __all__ = ["TEXT_PREFIX", "TextTask", "load_text_task", "make_text_task"]
@@ -41,7 +42,7 @@ _TABLE_SUFFIXES = (".jsonl", ".json")
 
 
 @dataclass(frozen=True, eq=False)
-class TextTask:
+class TextTask(ContentKeyed):
     """Documents to score a language model on, with their row ids.
 
     A text task has no labels: ``labels``, ``num_labels`` and ``text_b`` are None, so code that
@@ -99,20 +100,10 @@ class TextTask:
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "metrics", tuple(str(metric) for metric in self.metrics))
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self.ids.setflags(write=False)
+    _frozen_arrays = ("ids",)
 
     def __len__(self) -> int:
         return len(self.texts)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, TextTask):
-            return NotImplemented
-        return self.fingerprint() == other.fingerprint()
-
-    def __hash__(self) -> int:
-        return hash(self.fingerprint())
 
     def __repr__(self) -> str:
         return f"TextTask(name={self.name!r}, documents={len(self)})"

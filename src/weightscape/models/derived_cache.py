@@ -20,12 +20,11 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from weightscape.models.hash_cache import cache_file, open_cache, rehashing
+from weightscape.models.hash_cache import CacheDatabase, cache_file, rehashing
 
 FILE_NAME = "derived.sqlite"
 _SCHEMA = """CREATE TABLE IF NOT EXISTS derived (
@@ -33,14 +32,13 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS derived (
     PRIMARY KEY (kind, key)
 )"""
 
-_lock = threading.Lock()
-_connection: sqlite3.Connection | None = None
-_opened_at: Path | None = None
-
 
 def derived_file() -> Path:
     """Where the derived values are kept (the digest cache's folder)."""
     return cache_file().parent / FILE_NAME
+
+
+_database = CacheDatabase(derived_file, _SCHEMA)
 
 
 def cache_key(*parts: Any) -> str:
@@ -72,24 +70,13 @@ def code_version(modules: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def _db() -> sqlite3.Connection | None:
-    global _connection, _opened_at
-    where = derived_file()
-    if _connection is not None and _opened_at == where:
-        return _connection
-    connection = open_cache(where, _SCHEMA)
-    if connection is not None:
-        _connection, _opened_at = connection, where
-    return connection
-
-
 def get(kind: str, key: str) -> bytes | None:
     """The bytes stored for ``(kind, key)``, or None: not stored, failing its checksum, the
     cache unreadable, or ``--rehash``."""
     if rehashing():
         return None
-    with _lock:
-        db = _db()
+    with _database.lock:
+        db = _database.connection()
         if db is None:
             return None
         try:
@@ -109,8 +96,8 @@ def get(kind: str, key: str) -> bytes | None:
 def put(kind: str, key: str, value: bytes) -> None:
     """Store ``value`` under ``(kind, key)`` (silently nothing when the cache is unwritable)."""
     checksum = hashlib.sha256(value).hexdigest()
-    with _lock:
-        db = _db()
+    with _database.lock:
+        db = _database.connection()
         if db is None:
             return
         with contextlib.suppress(sqlite3.Error):
@@ -122,9 +109,4 @@ def put(kind: str, key: str, value: bytes) -> None:
 
 def forget_connection() -> None:
     """Close this process's connection (tests that point the cache elsewhere or damage it)."""
-    global _connection, _opened_at
-    with _lock:
-        if _connection is not None:
-            with contextlib.suppress(sqlite3.Error):
-                _connection.close()
-        _connection, _opened_at = None, None
+    _database.forget()

@@ -30,9 +30,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS digests (
     PRIMARY KEY (kind, path)
 )"""
 
-_lock = threading.Lock()
-_connection: sqlite3.Connection | None = None
-_opened_at: Path | None = None
 _session: dict[tuple[str, str, str], str] = {}  # this process's answers, checked by the same stamp
 
 
@@ -63,28 +60,47 @@ def stamp(path: str | Path) -> str:
     return f"{s.st_size}:{s.st_mtime_ns}:{s.st_ctime_ns}:{s.st_ino}:{s.st_dev}"
 
 
-def open_cache(where: Path, schema: str) -> sqlite3.Connection | None:
-    """A connection to the cache file ``where`` with ``schema`` created, or None when it cannot
-    be opened or written: a cache only saves time, so without one every value is computed."""
-    try:
-        where.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(where), timeout=2.0, check_same_thread=False)
-        connection.execute(schema)
-        connection.commit()
-    except (OSError, sqlite3.Error):
-        return None
-    return connection
+class CacheDatabase:
+    """One SQLite file of a cache, opened once per process and place (opened again when
+    ``$WEIGHTSCAPE_CACHE`` points elsewhere). Use :meth:`connection` with :attr:`lock` held.
+
+    Args:
+        where: Gives the file's path (read at every call).
+        schema: The ``CREATE TABLE IF NOT EXISTS`` statement of its table.
+    """
+
+    def __init__(self, where: Callable[[], Path], schema: str) -> None:
+        self.where, self.schema = where, schema
+        self.lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._opened_at: Path | None = None
+
+    def connection(self) -> sqlite3.Connection | None:
+        """The open connection, or None when the file cannot be opened or written: a cache only
+        saves time, so without one every value is computed."""
+        where = self.where()
+        if self._connection is not None and self._opened_at == where:
+            return self._connection
+        try:
+            where.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(str(where), timeout=2.0, check_same_thread=False)
+            connection.execute(self.schema)
+            connection.commit()
+        except (OSError, sqlite3.Error):
+            return None
+        self._connection, self._opened_at = connection, where
+        return connection
+
+    def forget(self) -> None:
+        """Close this process's connection (tests that point the cache elsewhere or damage it)."""
+        with self.lock:
+            if self._connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._connection.close()
+            self._connection, self._opened_at = None, None
 
 
-def _db() -> sqlite3.Connection | None:
-    global _connection, _opened_at
-    where = cache_file()
-    if _connection is not None and _opened_at == where:
-        return _connection
-    connection = open_cache(where, _SCHEMA)
-    if connection is not None:
-        _connection, _opened_at = connection, where
-    return connection
+_database = CacheDatabase(cache_file, _SCHEMA)
 
 
 def cached_digest(kind: str, path: str | Path, compute: Callable[[Path], str]) -> str:
@@ -100,8 +116,8 @@ def cached_digest(kind: str, path: str | Path, compute: Callable[[Path], str]) -
     memo = (kind, str(path), version)
     if memo in _session:  # computed (or read) by this process: even --rehash reads once
         return _session[memo]
-    with _lock:
-        db = _db()
+    with _database.lock:
+        db = _database.connection()
         if db is not None and not rehashing():
             with contextlib.suppress(sqlite3.Error):
                 row = db.execute(
@@ -115,8 +131,8 @@ def cached_digest(kind: str, path: str | Path, compute: Callable[[Path], str]) -
     if stamp(path) != version:  # changed while it was read: keep nothing
         return value
     _session[memo] = value
-    with _lock:
-        db = _db()
+    with _database.lock:
+        db = _database.connection()
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 db.execute(
